@@ -1,0 +1,7 @@
+"""The registered cases, one module per topic; importing this package registers them all."""
+
+import importlib
+import pkgutil
+
+for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")):
+    importlib.import_module(f"{__name__}.{_mod}")

@@ -1,0 +1,148 @@
+"""``equivalence list`` and ``equivalence run``.
+
+Exit status: 0 when every case meets its expectation, 1 on any mismatch (or an
+undetected negative control), 2 on usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+
+from .frameworks import DTYPES
+
+
+class UsageError(Exception):
+    pass
+
+
+def _dtypes(text: str) -> tuple[str, ...]:
+    dtypes = tuple(d.strip() for d in text.split(",") if d.strip())
+    bad = [d for d in dtypes if d not in DTYPES]
+    if bad or not dtypes:
+        raise argparse.ArgumentTypeError(f"--dtype takes a comma-separated subset of {','.join(DTYPES)}; got {text!r}")
+    return dtypes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="equivalence", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    ls = sub.add_parser("list", help="list the registered cases")
+    ls.add_argument("--case", metavar="GLOB", help="only cases matching these comma-separated globs")
+    run = sub.add_parser("run", help="run the cases and compare torch, TensorFlow and the float64 reference")
+    run.add_argument("--case", metavar="GLOB", help="only cases matching these comma-separated globs")
+    run.add_argument("--dtype", type=_dtypes, default=DTYPES, metavar="float32,float64")
+    run.add_argument("--device", choices=("cpu", "gpu", "auto"), default="cpu",
+                     help="device for both frameworks (default: cpu)")
+    run.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    run.add_argument("--verbose", "-v", action="store_true", help="a row per comparison, not only per case")
+    return p
+
+
+def cmd_list(args) -> int:
+    from .case import select
+
+    for c in select(args.case):
+        kinds = ",".join(c.kinds)
+        flag = "  [negative control]" if c.expect == "differ" else ""
+        print(f"{c.name:40s} {kinds:32s} {c.source}{flag}")
+    return 0
+
+
+def _fmt(x: float) -> str:
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf"
+    return f"{x:.2e}"
+
+
+def render(results, verbose: bool, console) -> None:
+    from rich.table import Table
+
+    table = Table(title="equivalence run", show_lines=False)
+    for col in ("case", "dtype", "device", "quantity", "pair", "max abs err", "max rel err", "max ulp",
+                "tolerance", "headroom", "result"):
+        table.add_column(col, justify="right" if col.startswith(("max", "tol", "head")) else "left")
+    for res in results:
+        rows = res.rows if verbose else []
+        if not verbose and res.rows:  # the tightest row stands for the case
+            rows = [max(res.rows, key=lambda r: r.comparison.ratio)]
+        if res.error:
+            table.add_row(res.case.name, res.ctx.dtype, "", "", "", "", "", "", "", "", "[red]ERROR")
+            continue
+        for r in rows:
+            c = r.comparison
+            if res.case.expect == "differ":
+                verdict = "[green]detected" if res.passed else "[red]NOT DETECTED"
+            else:
+                verdict = "[green]pass" if r.passed else "[red]FAIL"
+            table.add_row(r.case, r.dtype, r.device, r.quantity, r.pair, _fmt(c.max_abs_err), _fmt(c.max_rel_err),
+                          _fmt(c.max_ulp), _fmt(c.tolerance), _fmt(c.headroom), verdict)
+    console.print(table)
+    for res in results:
+        if res.error:
+            console.print(f"[red]{res.case.name} ({res.ctx.dtype}) raised:[/red]\n{res.error}", markup=True,
+                          highlight=False)
+        elif not res.passed:
+            bad = [r for r in res.rows if not r.passed]
+            for r in bad[:10]:
+                c = r.comparison
+                console.print(f"[red]{r.case} {r.dtype} {r.quantity} {r.pair}: max abs err {_fmt(c.max_abs_err)} "
+                              f"> tolerance {_fmt(c.tolerance)} {c.problem}", highlight=False)
+
+
+def cmd_run(args) -> int:
+    from rich.console import Console
+
+    from .case import select
+    from .frameworks import Context, DeviceError, resolve_device, versions
+    from .runner import run_case
+
+    console = Console(stderr=False)
+    try:
+        cases = select(args.case)
+    except KeyError as e:
+        raise UsageError(e.args[0]) from None
+    try:
+        ctx_dev = {"torch_device": resolve_device("torch", args.device), "tf_device": resolve_device("tf", args.device)}
+    except DeviceError as e:
+        raise UsageError(str(e)) from None
+    results = []
+    for dtype in args.dtype:
+        ctx = Context(dtype=dtype, **ctx_dev)
+        for case in cases:
+            if dtype in case.dtypes:
+                results.append(run_case(case, ctx))
+    render(results, args.verbose, console)
+    failed = [r for r in results if not r.passed]
+    n_ok = len(results) - len(failed)
+    console.print(f"{n_ok} passed, {len(failed)} failed ({len(cases)} cases x {len(args.dtype)} dtypes)")
+    if args.json:
+        payload = {"versions": versions(), "results": [row.as_dict() for res in results for row in res.rows],
+                   "errors": [{"case": r.case.name, "dtype": r.ctx.dtype, "error": r.error} for r in results if r.error]}
+        with open(args.json, "w") as f:
+            json.dump(payload, f, indent=1, allow_nan=True)
+    return 0 if not failed else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits 2 on usage errors
+    try:
+        if args.command == "list":
+            return cmd_list(args)
+        return cmd_run(args)
+    except UsageError as e:
+        print(f"equivalence: error: {e}", file=sys.stderr)
+        return 2
+    except KeyError as e:
+        print(f"equivalence: error: {e.args[0]}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
