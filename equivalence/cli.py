@@ -102,7 +102,7 @@ def cmd_run(args) -> int:
     from .frameworks import Context, DeviceError, resolve_device, versions
     from .runner import run_case
 
-    console = Console(stderr=False)
+    console = Console(width=None if sys.stdout.isatty() else 160)
     try:
         cases = select(args.case)
     except KeyError as e:
@@ -124,8 +124,11 @@ def cmd_run(args) -> int:
     if args.json:
         payload = {"versions": versions(), "results": [row.as_dict() for res in results for row in res.rows],
                    "errors": [{"case": r.case.name, "dtype": r.ctx.dtype, "error": r.error} for r in results if r.error]}
+        from pathlib import Path
+
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         with open(args.json, "w") as f:
-            json.dump(payload, f, indent=1, allow_nan=True)
+            json.dump(payload, f, indent=1, allow_nan=False)
     return 0 if not failed else 1
 
 

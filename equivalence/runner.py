@@ -32,8 +32,9 @@ class Row:
     note: str = ""
 
     def as_dict(self) -> dict:
+        """A JSON-ready record; non-finite numbers become None (strict JSON has no inf/nan)."""
         c = self.comparison
-        return {
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in {
             "case": self.case,
             "quantity": self.quantity,
             "kind": self.kind,
@@ -49,7 +50,7 @@ class Row:
             "expect": self.expect,
             "passed": self.passed,
             "note": self.note or c.problem,
-        }
+        }.items()}
 
 
 @dataclass

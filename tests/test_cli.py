@@ -1,0 +1,71 @@
+"""The command line: exit codes, JSON schema, failures reported as failures."""
+
+import json
+
+import numpy as np
+import pytest
+
+from equivalence.case import REGISTRY, Case, Q
+from equivalence.cli import main
+
+REQUIRED = {"case", "quantity", "dtype", "device", "max_abs_err", "max_rel_err", "max_ulp", "tolerance", "passed"}
+
+
+def test_list(capsys):
+    assert main(["list"]) == 0
+    assert "autograd.norm_grad" in capsys.readouterr().out
+
+
+def test_run_writes_json_with_the_documented_fields(tmp_path):
+    path = tmp_path / "r.json"
+    assert main(["run", "--case", "autograd.norm_grad", "--json", str(path)]) == 0
+    data = json.loads(path.read_text())
+    assert {"torch", "tensorflow", "keras", "numpy"} <= set(data["versions"])
+    assert data["results"], "no rows"
+    for row in data["results"]:
+        assert REQUIRED <= set(row)
+        assert row["passed"] is True
+    assert {r["dtype"] for r in data["results"]} == {"float32", "float64"}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["run", "--dtype", "float16"], ["run", "--case", "no.such.case"], ["run", "--device", "tpu"], ["frobnicate"]],
+)
+def test_usage_errors_exit_2(argv, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's own usage errors
+        code = e.code
+    assert code == 2
+    assert capsys.readouterr().err
+
+
+def test_gpu_asked_for_but_absent_is_a_usage_error(capsys):
+    from equivalence.frameworks import tf, torch
+
+    if torch().cuda.is_available() or tf().config.list_physical_devices("GPU"):
+        pytest.skip("this machine has a GPU: the absent-GPU error cannot be provoked here")
+    assert main(["run", "--case", "autograd.norm_grad", "--device", "gpu"]) == 2
+    assert "GPU" in capsys.readouterr().err
+
+
+@pytest.fixture
+def broken_case():
+    # a TF "port" that is off by 1e-3: the run must fail, naming it
+    case = Case(name="test.off_by_a_little", source="tests/test_cli.py", inputs=lambda rng: {"x": rng.standard_normal(5)},
+                torch=lambda a, ctx: {"y": ctx.t(a["x"]) * 2}, tf=lambda a, ctx: {"y": ctx.tf_const(a["x"]) * 2.001},
+                reference=lambda a: {"y": a["x"] * 2}, quantities=(Q("y", "forward", n=1),))
+    REGISTRY[case.name] = case
+    yield case
+    del REGISTRY[case.name]
+
+
+def test_a_mismatch_exits_1_and_is_named(broken_case, capsys, tmp_path):
+    path = tmp_path / "r.json"
+    assert main(["run", "--case", broken_case.name, "--json", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and broken_case.name in out
+    rows = json.loads(path.read_text())["results"]
+    assert {r["pair"] for r in rows if not r["passed"]} == {"torch~tf", "tf~reference"}
+    assert all(r["passed"] for r in rows if r["pair"] == "torch~reference")
