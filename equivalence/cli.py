@@ -36,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--case", metavar="GLOB", help="only cases matching these comma-separated globs")
     run.add_argument("--dtype", type=_dtypes, default=DTYPES, metavar="float32,float64")
     run.add_argument("--device", choices=("cpu", "gpu", "auto"), default="cpu",
-                     help="device for both frameworks (default: cpu)")
+                     help="device for both frameworks (default: cpu); 'auto' picks a GPU where a framework sees one")
+    run.add_argument("--torch-device", choices=("cpu", "gpu", "auto"), help="torch's device (overrides --device)")
+    run.add_argument("--tf-device", choices=("cpu", "gpu", "auto"), help="TensorFlow's device (overrides --device)")
     run.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     run.add_argument("--verbose", "-v", action="store_true", help="a row per comparison, not only per case")
     return p
@@ -81,7 +83,7 @@ def render(results, verbose: bool, console) -> None:
             else:
                 verdict = "[green]pass" if r.passed else "[red]FAIL"
             table.add_row(r.case, r.dtype, r.device, r.quantity, r.pair, _fmt(c.max_abs_err), _fmt(c.max_rel_err),
-                          _fmt(c.max_ulp), _fmt(c.tolerance), _fmt(c.headroom), verdict)
+                          "inf" if math.isinf(c.max_ulp) else f"{c.max_ulp:.0f}", _fmt(c.tolerance), _fmt(c.headroom), verdict)
     console.print(table)
     for res in results:
         if res.error:
@@ -108,7 +110,8 @@ def cmd_run(args) -> int:
     except KeyError as e:
         raise UsageError(e.args[0]) from None
     try:
-        ctx_dev = {"torch_device": resolve_device("torch", args.device), "tf_device": resolve_device("tf", args.device)}
+        ctx_dev = {"torch_device": resolve_device("torch", args.torch_device or args.device),
+                   "tf_device": resolve_device("tf", args.tf_device or args.device)}
     except DeviceError as e:
         raise UsageError(str(e)) from None
     results = []

@@ -137,13 +137,15 @@ def resolve_device(framework: str, wanted: str) -> str:
     if framework == "torch":
         has_gpu = torch().cuda.is_available()
         gpu_name = "cuda"
+        label = "torch"
     elif framework == "tf":
         has_gpu = bool(tf().config.list_physical_devices("GPU"))
         gpu_name = "gpu"
+        label = "TensorFlow"
     else:
         raise ValueError(f"unknown framework {framework!r}")
     if has_gpu:
         return gpu_name
     if wanted == "gpu":
-        raise DeviceError(f"a GPU was asked for {framework}, but {framework} sees none on this machine")
+        raise DeviceError(f"a GPU was asked for {label}, but {label} sees none on this machine")
     return "cpu"
