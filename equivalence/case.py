@@ -58,6 +58,8 @@ class Quantity:
     n: int
     magnitude: Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray]], np.ndarray] | None = None
     doc: str = ""
+    #: matmul/conv reductions in the chain; used only under --allow-tf32 (TF32 rounds their inputs)
+    reductions: int = 1
 
     def __post_init__(self):
         if not self.name or not isinstance(self.name, str):
@@ -66,6 +68,8 @@ class Quantity:
             raise CaseError(f"quantity {self.name!r}: kind must be one of {KINDS}, not {self.kind!r}")
         if not isinstance(self.n, int) or isinstance(self.n, bool) or self.n < 0:
             raise CaseError(f"quantity {self.name!r}: n must be an int >= 0, not {self.n!r}")
+        if not isinstance(self.reductions, int) or self.reductions < 0:
+            raise CaseError(f"quantity {self.name!r}: reductions must be an int >= 0, not {self.reductions!r}")
         if self.magnitude is not None and not callable(self.magnitude):
             raise CaseError(f"quantity {self.name!r}: magnitude must be callable")
 

@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="device for both frameworks (default: cpu); 'auto' picks a GPU where a framework sees one")
     run.add_argument("--torch-device", choices=("cpu", "gpu", "auto"), help="torch's device (overrides --device)")
     run.add_argument("--tf-device", choices=("cpu", "gpu", "auto"), help="TensorFlow's device (overrides --device)")
+    run.add_argument("--allow-tf32", action="store_true",
+                     help="keep the frameworks' default TF32 use on GPUs (default: strict float32) and charge "
+                          "TF32's unit roundoff in the tolerance model")
     run.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     run.add_argument("--verbose", "-v", action="store_true", help="a row per comparison, not only per case")
     return p
@@ -101,7 +104,7 @@ def cmd_run(args) -> int:
     from rich.console import Console
 
     from .case import select
-    from .frameworks import Context, DeviceError, resolve_device, versions
+    from .frameworks import Context, DeviceError, resolve_device, set_tf32, settings, versions
     from .runner import run_case
 
     console = Console(width=None if sys.stdout.isatty() else 160)
@@ -114,9 +117,10 @@ def cmd_run(args) -> int:
                    "tf_device": resolve_device("tf", args.tf_device or args.device)}
     except DeviceError as e:
         raise UsageError(str(e)) from None
+    set_tf32(args.allow_tf32)
     results = []
     for dtype in args.dtype:
-        ctx = Context(dtype=dtype, **ctx_dev)
+        ctx = Context(dtype=dtype, allow_tf32=args.allow_tf32, **ctx_dev)
         for case in cases:
             if dtype in case.dtypes:
                 results.append(run_case(case, ctx))
@@ -125,7 +129,7 @@ def cmd_run(args) -> int:
     n_ok = len(results) - len(failed)
     console.print(f"{n_ok} passed, {len(failed)} failed ({len(cases)} cases x {len(args.dtype)} dtypes)")
     if args.json:
-        payload = {"versions": versions(), "results": [row.as_dict() for res in results for row in res.rows],
+        payload = {"versions": versions(), "settings": settings(), "results": [row.as_dict() for res in results for row in res.rows],
                    "errors": [{"case": r.case.name, "dtype": r.ctx.dtype, "error": r.error} for r in results if r.error]}
         from pathlib import Path
 

@@ -58,6 +58,37 @@ def keras():
     return _keras
 
 
+def set_tf32(allowed: bool) -> None:
+    """Strict float32 (False, the default here) or each framework's own default TF32 use (True).
+
+    torch's defaults: matmul TF32 off, cuDNN convolutions TF32 on; TensorFlow's: TF32 on.
+    """
+    t = torch()
+    t.backends.cuda.matmul.allow_tf32 = False
+    t.backends.cudnn.allow_tf32 = allowed
+    tf().config.experimental.enable_tensor_float_32_execution(allowed)
+
+
+def settings() -> dict[str, object]:
+    """The numerical settings in force, for reports."""
+    t, f = torch(), tf()
+    return {
+        "torch_matmul_allow_tf32": bool(t.backends.cuda.matmul.allow_tf32),
+        "torch_cudnn_allow_tf32": bool(t.backends.cudnn.allow_tf32),
+        "tf_tensor_float_32_execution": bool(f.config.experimental.tensor_float_32_execution_enabled()),
+        "torch_deterministic_algorithms": bool(t.are_deterministic_algorithms_enabled()),
+        "torch_cudnn_benchmark": bool(t.backends.cudnn.benchmark),
+        "tf_op_determinism": _tf_determinism(),
+    }
+
+
+def _tf_determinism() -> bool:
+    try:
+        return bool(tf().config.experimental.is_op_determinism_enabled())
+    except AttributeError:  # older TensorFlow: enabled by tf() itself
+        return True
+
+
 def versions() -> dict[str, str]:
     import platform
 
@@ -77,6 +108,12 @@ class Context:
     dtype: str = "float32"
     torch_device: str = "cpu"  # "cpu" or "cuda"
     tf_device: str = "cpu"  # "cpu" or "gpu"
+    allow_tf32: bool = False  # keep the frameworks' default TF32 use on GPUs
+
+    def precision(self, side: str) -> str:
+        """The precision the tolerance model charges a side with: TF32 where it may be used."""
+        on_gpu = (self.torch_device if side == "torch" else self.tf_device) != "cpu"
+        return "tf32" if self.allow_tf32 and on_gpu and self.dtype == "float32" else self.dtype
 
     @property
     def np_dtype(self) -> np.dtype:

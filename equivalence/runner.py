@@ -156,8 +156,8 @@ def run_case(case: Case, ctx: Context) -> CaseResult:
         m = tm.magnitude(expected, elementwise)
         factor, reason = case.factor(q.name, ctx.dtype)
         for a, b in pairs:
-            prec_b = "float64" if b == "reference" else ctx.dtype
-            tol = tm.pair_tolerance(q.n, ctx.dtype, prec_b, m, factor)
+            prec_b = "float64" if b == "reference" else ctx.precision(b)
+            tol = tm.pair_tolerance(q.n, ctx.precision(a), prec_b, m, factor, q.reductions)
             c = compare(outs[a][q.name], outs[b][q.name], tol, ulp_dtype=ctx.dtype)
             result.rows.append(Row(case.name, q.name, q.kind, ctx.dtype, device_label(ctx), f"{a}~{b}", c,
                                    case.expect, c.passed, reason))

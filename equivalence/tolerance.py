@@ -67,13 +67,22 @@ def magnitude(reference: np.ndarray, elementwise: np.ndarray | None = None) -> n
     return np.full(reference.shape, scale)
 
 
-def bound(n: int, precision: str, m: np.ndarray) -> np.ndarray:
-    """gamma_n(u) * m for one side computed in ``precision``."""
+def bound(n: int, precision: str, m: np.ndarray, reductions: int = 1) -> np.ndarray:
+    """gamma_n(u) * m for one side computed in ``precision``.
+
+    ``"tf32"`` is float32 arithmetic whose matmul/conv products are formed from
+    inputs rounded to TF32: each of the ``reductions`` TF32 reductions in the
+    chain adds a relative 2 u_tf32 to its products, so the bound is
+    (gamma_n(u_float32) + gamma_{2r}(u_tf32)) * m.
+    """
+    if precision == "tf32":
+        return (gamma(n, unit_roundoff("float32")) + gamma(2 * reductions, unit_roundoff("tf32"))) * m
     return gamma(n, unit_roundoff(precision)) * m
 
 
-def pair_tolerance(n: int, precision_a: str, precision_b: str, m: np.ndarray, factor: float = 1.0) -> np.ndarray:
+def pair_tolerance(n: int, precision_a: str, precision_b: str, m: np.ndarray, factor: float = 1.0,
+                   reductions: int = 1) -> np.ndarray:
     """The bound on |a - b| when a and b each carry their own rounding error."""
     if not math.isfinite(factor) or factor < 1:
         raise ValueError(f"a tolerance factor must be a finite number >= 1, got {factor}")
-    return factor * (bound(n, precision_a, m) + bound(n, precision_b, m))
+    return factor * (bound(n, precision_a, m, reductions) + bound(n, precision_b, m, reductions))

@@ -69,3 +69,14 @@ def test_a_mismatch_exits_1_and_is_named(broken_case, capsys, tmp_path):
     rows = json.loads(path.read_text())["results"]
     assert {r["pair"] for r in rows if not r["passed"]} == {"torch~tf", "tf~reference"}
     assert all(r["passed"] for r in rows if r["pair"] == "torch~reference")
+
+
+def test_two_runs_write_identical_results(tmp_path):
+    # determinism: seeded inputs, deterministic kernels, no wall-clock data in the results
+    paths = [tmp_path / "a.json", tmp_path / "b.json"]
+    for p in paths:
+        assert main(["run", "--case", "autograd.*", "--json", str(p)]) == 0
+    a, b = (json.loads(p.read_text()) for p in paths)
+    assert a["results"] == b["results"]
+    assert a["settings"]["torch_deterministic_algorithms"] and a["settings"]["tf_op_determinism"]
+    assert not a["settings"]["torch_cudnn_allow_tf32"] and not a["settings"]["tf_tensor_float_32_execution"]

@@ -149,3 +149,10 @@ def test_override_factor_takes_the_largest_and_keeps_reasons():
     c = _case(overrides=(Override("y", 2.0, "first reason, long enough"), Override("*", 3.0, "second reason, long enough")))
     factor, reason = c.factor("y", "float32")
     assert factor == 3.0 and "first" in reason and "second" in reason
+
+
+def test_tf32_bound_charges_input_rounding_per_reduction():
+    m = np.ones(1)
+    strict = tm.bound(100, "float32", m)
+    assert tm.bound(100, "tf32", m, reductions=1) == pytest.approx(strict + tm.gamma(2, 2.0**-11))
+    assert tm.bound(100, "tf32", m, reductions=3) > tm.bound(100, "tf32", m, reductions=1)

@@ -1,0 +1,83 @@
+"""GPU verification in one process: what docs/gpu.md reports.
+
+1. The whole registry with torch on CUDA against TensorFlow on the CPU (and the
+   float64 CPU reference), float32 and float64, strict float32 (TF32 off).
+2. The TF32 measurement of pitfalls.md: a float32 conv2d and matmul on the GPU
+   with torch's default settings (cuDNN TF32 on) and with TF32 off, each
+   against a float64 CPU reference, judged by the tolerance model.
+
+Usage (on a machine with a CUDA GPU):  python tools/gpu_check.py OUT_DIR
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def registry_on_gpu(out: Path) -> int:
+    from equivalence.cli import main
+
+    return main(["run", "--torch-device", "gpu", "--tf-device", "cpu", "--json", str(out / "registry_torch-cuda_tf-cpu.json")])
+
+
+def tf32_measurement() -> list[dict]:
+    from equivalence import tolerance as tm
+    from equivalence.compare import compare
+    from equivalence.frameworks import torch
+
+    t = torch()
+    rng = np.random.default_rng(0)
+    rows = []
+    x = rng.standard_normal((32, 64, 56, 56)).astype(np.float32)
+    w = rng.standard_normal((128, 64, 3, 3)).astype(np.float32)
+    a = rng.standard_normal((1024, 1024)).astype(np.float32)
+    b = rng.standard_normal((1024, 1024)).astype(np.float32)
+    F = t.nn.functional
+    ref_conv = F.conv2d(t.from_numpy(x).double(), t.from_numpy(w).double()).numpy()
+    mag_conv = F.conv2d(t.from_numpy(np.abs(x)).double(), t.from_numpy(np.abs(w)).double()).numpy()
+    ref_mm = (t.from_numpy(a).double() @ t.from_numpy(b).double()).numpy()
+    mag_mm = np.abs(a).astype(np.float64) @ np.abs(b).astype(np.float64)
+    xc, wc = t.from_numpy(x).cuda(), t.from_numpy(w).cuda()
+    ac, bc = t.from_numpy(a).cuda(), t.from_numpy(b).cuda()
+    n_conv, n_mm = 64 * 3 * 3, 1024
+    for label, cudnn_tf32, matmul_tf32 in (("strict float32", False, False), ("torch defaults (cuDNN TF32 on)", True, False),
+                                           ("TF32 everywhere", True, True)):
+        t.backends.cudnn.allow_tf32 = cudnn_tf32
+        t.backends.cuda.matmul.allow_tf32 = matmul_tf32
+        conv = F.conv2d(xc, wc).cpu().numpy()
+        mm = (ac @ bc).cpu().numpy()
+        for op, got, ref, mag, n in (("conv2d (32,64,56,56)*(128,64,3,3)", conv, ref_conv, mag_conv, n_conv),
+                                     ("matmul 1024x1024", mm, ref_mm, mag_mm, n_mm)):
+            tol = tm.pair_tolerance(n, "float32", "float64", mag)
+            c = compare(got, ref, tol, ulp_dtype="float32")
+            rel = float(np.linalg.norm(got - ref) / np.linalg.norm(ref))
+            rows.append({"setting": label, "op": op, "normwise_rel_err": rel, "max_abs_err": c.max_abs_err,
+                         "margin": c.ratio, "within_strict_float32_model": c.passed})
+    t.backends.cudnn.allow_tf32 = False
+    t.backends.cuda.matmul.allow_tf32 = False
+    return rows
+
+
+def main(out_dir: str) -> int:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    from equivalence.frameworks import torch
+
+    t = torch()
+    info = {"torch": t.__version__, "cuda": t.version.cuda, "device": t.cuda.get_device_name(0)}
+    code = registry_on_gpu(out)
+    rows = tf32_measurement()
+    for r in rows:
+        print(f"{r['setting']:32s} {r['op']:36s} rel {r['normwise_rel_err']:.2e}  margin {r['margin']:.3g}  "
+              f"{'within' if r['within_strict_float32_model'] else 'OUTSIDE'} the strict float32 model")
+    (out / "tf32.json").write_text(json.dumps({"info": info, "rows": rows}, indent=1))
+    print(json.dumps(info))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "gpu-out"))
