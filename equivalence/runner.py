@@ -113,26 +113,50 @@ def _check_names(case: Case, side: str, out: Mapping[str, Any]) -> None:
         raise KeyError(f"{side} returned quantities that do not match the declaration: missing {missing}, undeclared {extra}")
 
 
-def _run_tf(case: Case, inputs, ctx: Context):
-    with tf().device(ctx.tf_device_name):
-        return _call(case.tf, inputs, ctx)
+def compute(case: Case, side: str, inputs: dict[str, np.ndarray], ctx: Context) -> dict[str, np.ndarray]:
+    """One side's values: "torch" or "tf" on ``inputs`` in ``ctx``, or the float64 "reference"
+    (``inputs`` then already widened to float64; it always runs on the CPU)."""
+    if side == "reference":
+        if callable(case.reference):
+            out = _call(lambda a, *_: case.reference(a), inputs)
+        else:
+            out = compute(case, case.reference, inputs, Context(dtype="float64"))
+    elif side == "torch":
+        out = _call(case.torch, inputs, ctx)
+    elif side == "tf":
+        with tf().device(ctx.tf_device_name):
+            out = _call(case.tf, inputs, ctx)
+    else:
+        raise ValueError(f"side must be 'torch', 'tf' or 'reference', not {side!r}")
+    _check_names(case, side, out)
+    return out
 
 
 def evaluate(case: Case, ctx: Context) -> tuple[dict, dict, dict, dict]:
-    """Inputs and the three sets of values: torch, tf and the float64 reference."""
+    """Inputs (widened to float64) and the three sets of values: torch, tf and the float64 reference."""
     inputs, wide = make_inputs(case, ctx.dtype)
-    outs = {"torch": _call(case.torch, inputs, ctx), "tf": _run_tf(case, inputs, ctx)}
-    for side, out in outs.items():
-        _check_names(case, side, out)
-    ref_ctx = Context(dtype="float64")  # the reference always runs on the CPU
-    if callable(case.reference):
-        ref = _call(lambda a, *_: case.reference(a), wide)
-    elif case.reference == "torch":
-        ref = _call(case.torch, wide, ref_ctx)
-    else:
-        ref = _run_tf(case, wide, ref_ctx)
-    _check_names(case, "reference", ref)
-    return wide, outs["torch"], outs["tf"], ref
+    return wide, compute(case, "torch", inputs, ctx), compute(case, "tf", inputs, ctx), compute(case, "reference", wide, ctx)
+
+
+def compare_values(case: Case, ctx: Context, wide, outs: Mapping[str, Mapping[str, np.ndarray]],
+                   pairs: list[tuple[str, str, str, str]]) -> list[Row]:
+    """Rows for every quantity and every (a, b, precision_a, precision_b) pair of ``outs``.
+
+    The magnitudes of the tolerance model come from ``outs["reference"]``.
+    """
+    rows = []
+    ref = outs["reference"]
+    for q in case.quantities:
+        expected = np.asarray(ref[q.name], dtype=np.float64)
+        elementwise = q.magnitude(wide, ref) if q.magnitude is not None else None
+        m = tm.magnitude(expected, elementwise)
+        factor, reason = case.factor(q.name, ctx.dtype)
+        for a, b, prec_a, prec_b in pairs:
+            tol = tm.pair_tolerance(q.n, prec_a, prec_b, m, factor, q.reductions)
+            c = compare(outs[a][q.name], outs[b][q.name], tol, ulp_dtype=ctx.dtype)
+            rows.append(Row(case.name, q.name, q.kind, ctx.dtype, device_label(ctx), f"{a}~{b}", c,
+                            case.expect, c.passed, reason))
+    return rows
 
 
 def run_case(case: Case, ctx: Context) -> CaseResult:
@@ -143,24 +167,14 @@ def run_case(case: Case, ctx: Context) -> CaseResult:
         result.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-3)}"
         return result
     outs = {"torch": torch_out, "tf": tf_out, "reference": ref}
-    # In float64 a framework reference is that framework's own output: nothing to learn
-    # from comparing it with itself, so only the independent pairs are kept.
-    same = ctx.dtype == "float64" and ctx.torch_device == "cpu" and not callable(case.reference)
-    pairs = [("torch", "tf")]
+    # In float64 on the CPU, a framework reference is that framework's own output: nothing
+    # to learn from comparing it with itself, so only the independent pairs are kept.
+    pairs = [("torch", "tf", ctx.precision("torch"), ctx.precision("tf"))]
     for side in SIDES:
-        if not (same and case.reference == side):
-            pairs.append((side, "reference"))
-    for q in case.quantities:
-        expected = np.asarray(ref[q.name], dtype=np.float64)
-        elementwise = q.magnitude(wide, ref) if q.magnitude is not None else None
-        m = tm.magnitude(expected, elementwise)
-        factor, reason = case.factor(q.name, ctx.dtype)
-        for a, b in pairs:
-            prec_b = "float64" if b == "reference" else ctx.precision(b)
-            tol = tm.pair_tolerance(q.n, ctx.precision(a), prec_b, m, factor, q.reductions)
-            c = compare(outs[a][q.name], outs[b][q.name], tol, ulp_dtype=ctx.dtype)
-            result.rows.append(Row(case.name, q.name, q.kind, ctx.dtype, device_label(ctx), f"{a}~{b}", c,
-                                   case.expect, c.passed, reason))
+        on_cpu = (ctx.torch_device if side == "torch" else ctx.tf_device) == "cpu"
+        if not (ctx.dtype == "float64" and on_cpu and case.reference == side):
+            pairs.append((side, "reference", ctx.precision(side), "float64"))
+    result.rows = compare_values(case, ctx, wide, outs, pairs)
     if case.expect == "differ":
         detected = result.detected
         result.rows = [
