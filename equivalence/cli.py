@@ -1,4 +1,4 @@
-"""``equivalence list`` and ``equivalence run``.
+"""``equivalence list``, ``run``, ``record`` and ``check``.
 
 Exit status: 0 when every case meets its expectation, 1 on any mismatch (or an
 undetected negative control), 2 on usage errors.
@@ -33,17 +33,26 @@ def build_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="list the registered cases")
     ls.add_argument("--case", metavar="GLOB", help="only cases matching these comma-separated globs")
     run = sub.add_parser("run", help="run the cases and compare torch, TensorFlow and the float64 reference")
-    run.add_argument("--case", metavar="GLOB", help="only cases matching these comma-separated globs")
-    run.add_argument("--dtype", type=_dtypes, default=DTYPES, metavar="float32,float64")
-    run.add_argument("--device", choices=("cpu", "gpu", "auto"), default="cpu",
-                     help="device for both frameworks (default: cpu); 'auto' picks a GPU where a framework sees one")
-    run.add_argument("--torch-device", choices=("cpu", "gpu", "auto"), help="torch's device (overrides --device)")
-    run.add_argument("--tf-device", choices=("cpu", "gpu", "auto"), help="TensorFlow's device (overrides --device)")
-    run.add_argument("--allow-tf32", action="store_true",
-                     help="keep the frameworks' default TF32 use on GPUs (default: strict float32) and charge "
-                          "TF32's unit roundoff in the tolerance model")
-    run.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    run.add_argument("--verbose", "-v", action="store_true", help="a row per comparison, not only per case")
+    rec = sub.add_parser("record", help="save every case's inputs and values as a golden record in DIR")
+    rec.add_argument("dir", metavar="DIR")
+    chk = sub.add_parser("check", help="recompute on this machine and compare with the golden record in DIR")
+    chk.add_argument("dir", metavar="DIR")
+    chk.add_argument("--frameworks", choices=("torch", "tf", "both"), default="both",
+                     help="which framework(s) to recompute (default: both)")
+    for sp in (run, rec, chk):
+        if sp is not chk:
+            sp.add_argument("--case", metavar="GLOB", help="only cases matching these comma-separated globs")
+            sp.add_argument("--dtype", type=_dtypes, default=DTYPES, metavar="float32,float64")
+        sp.add_argument("--device", choices=("cpu", "gpu", "auto"), default="cpu",
+                        help="device for both frameworks (default: cpu); 'auto' picks a GPU where a framework sees one")
+        sp.add_argument("--torch-device", choices=("cpu", "gpu", "auto"), help="torch's device (overrides --device)")
+        sp.add_argument("--tf-device", choices=("cpu", "gpu", "auto"), help="TensorFlow's device (overrides --device)")
+        sp.add_argument("--allow-tf32", action="store_true",
+                        help="keep the frameworks' default TF32 use on GPUs (default: strict float32) and charge "
+                             "TF32's unit roundoff in the tolerance model")
+    for sp in (run, chk):
+        sp.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+        sp.add_argument("--verbose", "-v", action="store_true", help="a row per comparison, not only per case")
     return p
 
 
@@ -65,10 +74,10 @@ def _fmt(x: float) -> str:
     return f"{x:.2e}"
 
 
-def render(results, verbose: bool, console) -> None:
+def render(results, verbose: bool, console, title: str = "equivalence run") -> None:
     from rich.table import Table
 
-    table = Table(title="equivalence run", show_lines=False)
+    table = Table(title=title, show_lines=False)
     for col in ("case", "dtype", "device", "quantity", "pair", "max abs err", "max rel err", "max ulp",
                 "tolerance", "headroom", "result"):
         table.add_column(col, justify="right" if col.startswith(("max", "tol", "head")) else "left")
@@ -100,52 +109,83 @@ def render(results, verbose: bool, console) -> None:
                               f"> tolerance {_fmt(c.tolerance)} {c.problem}", highlight=False)
 
 
-def cmd_run(args) -> int:
-    from rich.console import Console
+def _contexts(args):
+    """A Context factory for the devices and TF32 policy the arguments ask for."""
+    from .frameworks import Context, DeviceError, resolve_device, set_tf32
 
-    from .case import select
-    from .frameworks import Context, DeviceError, resolve_device, set_tf32, settings, versions
-    from .runner import run_case
-
-    console = Console(width=None if sys.stdout.isatty() else 160)
     try:
-        cases = select(args.case)
-    except KeyError as e:
-        raise UsageError(e.args[0]) from None
-    try:
-        ctx_dev = {"torch_device": resolve_device("torch", args.torch_device or args.device),
-                   "tf_device": resolve_device("tf", args.tf_device or args.device)}
+        dev = {"torch_device": resolve_device("torch", args.torch_device or args.device),
+               "tf_device": resolve_device("tf", args.tf_device or args.device)}
     except DeviceError as e:
         raise UsageError(str(e)) from None
     set_tf32(args.allow_tf32)
-    results = []
-    for dtype in args.dtype:
-        ctx = Context(dtype=dtype, allow_tf32=args.allow_tf32, **ctx_dev)
-        for case in cases:
-            if dtype in case.dtypes:
-                results.append(run_case(case, ctx))
-    render(results, args.verbose, console)
+    return lambda dtype: Context(dtype=dtype, allow_tf32=args.allow_tf32, **dev)
+
+
+def _select(args):
+    from .case import select
+
+    try:
+        return select(args.case)
+    except KeyError as e:
+        raise UsageError(e.args[0]) from None
+
+
+def _report(results, args, what: str, title: str = "equivalence run") -> int:
+    from rich.console import Console
+
+    from .frameworks import settings, versions
+
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    render(results, args.verbose, console, title)
     failed = [r for r in results if not r.passed]
-    n_ok = len(results) - len(failed)
-    console.print(f"{n_ok} passed, {len(failed)} failed ({len(cases)} cases x {len(args.dtype)} dtypes)")
+    console.print(f"{len(results) - len(failed)} passed, {len(failed)} failed ({what})")
     if args.json:
-        payload = {"versions": versions(), "settings": settings(), "results": [row.as_dict() for res in results for row in res.rows],
-                   "errors": [{"case": r.case.name, "dtype": r.ctx.dtype, "error": r.error} for r in results if r.error]}
         from pathlib import Path
 
+        payload = {"versions": versions(), "settings": settings(), "results": [row.as_dict() for res in results for row in res.rows],
+                   "errors": [{"case": r.case.name, "dtype": r.ctx.dtype, "error": r.error} for r in results if r.error]}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         with open(args.json, "w") as f:
             json.dump(payload, f, indent=1, allow_nan=False)
     return 0 if not failed else 1
 
 
+def cmd_run(args) -> int:
+    from .runner import run_case
+
+    cases = _select(args)
+    make_ctx = _contexts(args)
+    results = [run_case(case, make_ctx(dtype)) for dtype in args.dtype for case in cases if dtype in case.dtypes]
+    return _report(results, args, f"{len(cases)} cases x {len(args.dtype)} dtypes")
+
+
+def cmd_record(args) -> int:
+    from .records import record
+
+    cases = _select(args)
+    make_ctx = _contexts(args)
+    manifest = record(args.dir, cases, [make_ctx(d) for d in args.dtype])
+    print(f"recorded {len(manifest['cases'])} cases ({','.join(args.dtype)}) in {args.dir}")
+    return 0
+
+
+def cmd_check(args) -> int:
+    from .records import RecordError, check
+
+    frameworks = ("torch", "tf") if args.frameworks == "both" else (args.frameworks,)
+    try:
+        results = check(args.dir, frameworks, _contexts(args))
+    except RecordError as e:
+        raise UsageError(str(e)) from None
+    return _report(results, args, f"{args.dir} against {'+'.join(frameworks)} on this machine", "equivalence check")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 on usage errors
     try:
-        if args.command == "list":
-            return cmd_list(args)
-        return cmd_run(args)
+        return {"list": cmd_list, "run": cmd_run, "record": cmd_record, "check": cmd_check}[args.command](args)
     except UsageError as e:
         print(f"equivalence: error: {e}", file=sys.stderr)
         return 2
