@@ -17,8 +17,20 @@ import numpy as np
 # torch before TensorFlow: both bundle an OpenMP runtime, and this is the tested order
 from torch_impl import autograd_basics as T  # isort: skip
 from torch_impl import dag as T_dag  # isort: skip
+from torch_impl import dynamic_graph as T_dyn  # isort: skip
+from torch_impl import gradient_descent as T_gd  # isort: skip
+from torch_impl import higher_order as T_ho  # isort: skip
+from torch_impl import inplace as T_ip  # isort: skip
+from torch_impl import mlp_tanh as T_mlp  # isort: skip
+from torch_impl import perceptron as T_pc  # isort: skip
 from tf_impl import autograd_basics as F  # isort: skip
 from tf_impl import dag as F_dag  # isort: skip
+from tf_impl import dynamic_graph as F_dyn  # isort: skip
+from tf_impl import gradient_descent as F_gd  # isort: skip
+from tf_impl import higher_order as F_ho  # isort: skip
+from tf_impl import inplace as F_ip  # isort: skip
+from tf_impl import mlp_tanh as F_mlp  # isort: skip
+from tf_impl import perceptron as F_pc  # isort: skip
 
 from ..case import Case, Q, register
 from ..tolerance import ELEMENTARY
@@ -367,3 +379,461 @@ register(Case(
     quantities=tuple(_DAG_QUANTITIES[k] for k in ("forward:q", "grad:w1", "grad:w2", "grad:x")),
     seed=6,
 ))
+
+
+# --------------------------------------------------------------------------
+# 6. The tanh MLP 10 -> 20 -> 5 with the MSE loss (seed 001 §4.2)
+
+def _mlp_ref(a, absolute=False):
+    """Forward and backward in NumPy; ``absolute`` gives the magnitudes of the rounded terms.
+
+    Magnitudes propagate to first order: a tanh output carries its own
+    rounding (|h|) plus its argument's, damped by 1 - h^2; in 1 - y^2 the
+    terms are 1 and y^2, and y's error enters with slope 2|y|.
+    """
+    w1, b1, w2, b2, x, t = (a[k] for k in ("w1", "b1", "w2", "b2", "x", "target"))
+    h = np.tanh(w1 @ x + b1)
+    y = np.tanh(w2 @ h + b2)
+    d = y - t
+    gy = 2 * d / d.size  # d mean(d^2) / dy
+    gz2 = gy * (1 - y**2)
+    gh = w2.T @ gz2
+    gz1 = gh * (1 - h**2)
+    if not absolute:
+        return {"forward:y": y, "forward:loss": np.mean(d**2), "grad:w1": np.outer(gz1, x), "grad:b1": gz1,
+                "grad:w2": np.outer(gz2, h), "grad:b2": gz2}
+    H = np.abs(h) + (1 - h**2) * (np.abs(w1) @ np.abs(x) + np.abs(b1))
+    Y = np.abs(y) + (1 - y**2) * (np.abs(w2) @ H + np.abs(b2))
+    D = Y + np.abs(t)
+    GZ2 = 2 * D / d.size * (1 + y**2) + np.abs(gy) * 2 * np.abs(y) * Y
+    GZ1 = (np.abs(w2).T @ GZ2) * (1 + h**2) + np.abs(gh) * 2 * np.abs(h) * H
+    return {"forward:y": Y, "forward:loss": np.mean(2 * np.abs(d) * D), "grad:w1": np.outer(GZ1, np.abs(x)),
+            "grad:b1": GZ1, "grad:w2": np.outer(GZ2, H), "grad:b2": GZ2}
+
+
+def _mlp_magnitude(name):
+    return lambda a, ref: _mlp_ref(a, absolute=True)[name]
+
+
+# Longest rounding chains: z1 = w1 x + b1: 10 + 1; h: + E; z2 = w2 h + b2: + 20 + 1; y: + E  -> 32 + 2E
+#   loss: y - t, square, a sum of 5, a division: + 8;  gy = 2 (y - t) / 5: y's chain + 3
+#   gz2 = gy (1 - y y): + 1;  gw2 = gz2 h^T: + 1;  gh = w2^T gz2: + 5;  gz1 = gh (1 - h h): + 1;  gw1: + 1
+_N_Y = 32 + 2 * E
+_N_GZ2 = _N_Y + 4
+_N_GZ1 = _N_GZ2 + 6
+_MLP_QUANTITIES = (
+    Q("forward:y", "forward", n=_N_Y, magnitude=_mlp_magnitude("forward:y")),
+    Q("forward:loss", "forward", n=_N_Y + 8, magnitude=_mlp_magnitude("forward:loss")),
+    Q("grad:w1", "param_grad", n=_N_GZ1 + 1, magnitude=_mlp_magnitude("grad:w1")),
+    Q("grad:b1", "param_grad", n=_N_GZ1, magnitude=_mlp_magnitude("grad:b1")),
+    Q("grad:w2", "param_grad", n=_N_GZ2 + 1, magnitude=_mlp_magnitude("grad:w2")),
+    Q("grad:b2", "param_grad", n=_N_GZ2, magnitude=_mlp_magnitude("grad:b2")),
+)
+
+
+def _mlp(a, ctx, impl, const):
+    loss, y, (gw1, gb1, gw2, gb2) = impl.mlp_grads(*(const(a[k]) for k in ("w1", "b1", "w2", "b2", "x", "target")))
+    return {"forward:y": y, "forward:loss": loss, "grad:w1": gw1, "grad:b1": gb1, "grad:w2": gw2, "grad:b2": gb2}
+
+
+def _mlp_inputs_linear_init(rng):
+    # nn.Linear's initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in)): the units stay out of saturation
+    def u(shape, fan_in):
+        return rng.uniform(-1, 1, shape) / np.sqrt(fan_in)
+    return {"w1": u((20, 10), 10), "b1": u(20, 10), "w2": u((5, 20), 20), "b2": u(5, 20),
+            "x": rng.random(10), "target": rng.random(5)}
+
+
+def _mlp_inputs_seed(rng):
+    # the seed's torch.rand everywhere: pre-activations of several units, y close to 1, gradients tiny
+    return {"w1": rng.random((20, 10)), "b1": rng.random(20), "w2": rng.random((5, 20)), "b2": rng.random(5),
+            "x": rng.random(10), "target": rng.random(5)}
+
+
+for _name, _inputs, _seed, _doc in (
+    ("mlp_tanh", _mlp_inputs_linear_init, 7, "weights initialised like nn.Linear"),
+    ("mlp_tanh_seed_init", _mlp_inputs_seed, 8, "the seed's torch.rand weights: saturated units, where 1 - y^2 "
+                                                "loses its digits and the magnitudes 1 + y^2 say so"),
+):
+    register(Case(
+        name=f"autograd.{_name}",
+        source="seed 001 §4.2 (the MLP with tanh, 10 -> 20 -> 5)",
+        doc=f"loss = mean((tanh(w2 tanh(w1 x + b1) + b2) - target)^2) and its four parameter gradients; {_doc}",
+        inputs=_inputs,
+        torch=lambda a, ctx: _mlp(a, ctx, T_mlp, ctx.t),
+        tf=lambda a, ctx: _mlp(a, ctx, F_mlp, ctx.tf_const),
+        reference=_mlp_ref,
+        quantities=_MLP_QUANTITIES,
+        seed=_seed,
+    ))
+
+
+# --------------------------------------------------------------------------
+# 7. The data-dependent graph blah(k, x) with shared w[i] (seed 001 §4.2)
+
+def _blah_ref(k, x, w, absolute=False, X=None):
+    """Layer inputs and outputs of blah; with ``absolute``, their magnitudes alongside."""
+    xs, ys, Xs, Ys = [], [], [], []
+    X = np.abs(x) if X is None else X
+    for i in range(k):
+        xs.append(x)
+        Xs.append(X)
+        x = np.tanh(w[i] @ x)
+        X = np.abs(x) + (1 - x**2) * (np.abs(w[i]) @ X)  # tanh's rounding, and its argument's, damped
+        ys.append(x)
+        Ys.append(X)
+    return xs, ys, Xs, Ys
+
+
+def _dynamic_ref(a, absolute=False):
+    w, k_u, k_v = a["w"], 1, 3
+    ux, uy, uX, uY = _blah_ref(k_u, a["x_u"], w)
+    vx, vy, vX, vY = _blah_ref(k_v, a["x_v"], w)
+    u, v, U, V = uy[-1], vy[-1], uY[-1], vY[-1]
+    gw, GW = np.zeros_like(w), np.zeros_like(w)
+    # q = u . v: dq/du = v, dq/dv = u; then back through each chain of layers
+    for xs, ys, Xs, Ys, g, G in ((ux, uy, uX, uY, v, V), (vx, vy, vX, vY, u, U)):
+        for i in reversed(range(len(xs))):
+            y = ys[i]
+            gz = g * (1 - y**2)
+            GZ = G * (1 + y**2) + np.abs(g) * 2 * np.abs(y) * Ys[i]
+            gw[i] += np.outer(gz, xs[i])
+            GW[i] += np.outer(GZ, Xs[i])
+            g, G = w[i].T @ gz, np.abs(w[i]).T @ GZ
+    if absolute:
+        return {"forward:u": U, "forward:v": V, "forward:q": U @ np.abs(v) + np.abs(u) @ V, "grad:w": GW}
+    return {"forward:u": u, "forward:v": v, "forward:q": u @ v, "grad:w": gw}
+
+
+def _dynamic_magnitude(name):
+    return lambda a, ref: _dynamic_ref(a, absolute=True)[name]
+
+
+def _dynamic(a, ctx, impl, const):
+    u, v, q, gw = impl.dynamic_graph(const(a["w"]), const(a["x_u"]), const(a["x_v"]))
+    return {"forward:u": u, "forward:v": v, "forward:q": q, "grad:w": gw}
+
+
+# Longest chains: a layer is a dot of 10 and a tanh: 10 + E. u: 1 layer; v: 3; q = u . v: + 10.
+# Backward along v's 3 layers: per layer gz = g (1 - y y): + 1, then w^T gz: + 10; gw[i] = gz x^T: + 1;
+# w[0] sums the contributions of u and v: + 1.  From gv = u (after v's forward, 3 (10 + E) + 2):
+# 3 (10 + E) + 2 + (1 + 10) + (1 + 10) + 1 + 1 + 1.
+_N_LAYER = 10 + E
+_DYNAMIC_QUANTITIES = (
+    Q("forward:u", "forward", n=_N_LAYER, magnitude=_dynamic_magnitude("forward:u")),
+    Q("forward:v", "forward", n=3 * _N_LAYER, magnitude=_dynamic_magnitude("forward:v")),
+    Q("forward:q", "forward", n=3 * _N_LAYER + 10, magnitude=_dynamic_magnitude("forward:q")),
+    Q("grad:w", "param_grad", n=3 * _N_LAYER + 2 + 22 + 3, magnitude=_dynamic_magnitude("grad:w")),
+)
+
+for _name, _scale, _seed, _doc in (
+    ("dynamic_graph", 1.0, 9, "the seed's torch.rand weights (v's deeper layers saturate)"),
+    ("dynamic_graph_scaled", 1 / np.sqrt(10), 10, "weights U(0, 1/sqrt(10)): no saturation"),
+):
+    register(Case(
+        name=f"autograd.{_name}",
+        source="seed 001 §4.2 (blah(k, x))",
+        doc=f"u = blah(1, x_u), v = blah(3, x_v), q = u . v; dq/dw: w[0] from u and v, w[1], w[2] from v; {_doc}",
+        inputs=lambda rng, _scale=_scale: {"w": _scale * rng.random((3, 10, 10)), "x_u": rng.random(10),
+                                           "x_v": rng.random(10)},
+        torch=lambda a, ctx: _dynamic(a, ctx, T_dyn, ctx.t),
+        tf=lambda a, ctx: _dynamic(a, ctx, F_dyn, ctx.tf_const),
+        reference=_dynamic_ref,
+        quantities=_DYNAMIC_QUANTITIES,
+        seed=_seed,
+    ))
+
+
+# --------------------------------------------------------------------------
+# 8. Gradient descent with no_grad and with detach (seed 001 In [20]/[21])
+
+_STEPS = 100
+
+
+def _descent_ref(a, eta, detach):
+    x, y = float(a["a"]), float(a["b"])
+    path = []
+    for _ in range(_STEPS):
+        ga = 2 * (x - 1) + (0 if detach else 2 * (x - y))  # a.detach() cuts the (a - b)^2 term off a
+        gb = 2 * (y + 1) - 2 * (x - y)
+        x, y = x - eta * ga, y - eta * gb
+        path.append((x, y))
+    path = np.array(path)
+    return {"step:a": path[-1, 0], "step:b": path[-1, 1], "trajectory:ab": path}
+
+
+def _descent(a, ctx, fn, const):
+    x, y, path = fn(const(a["a"]), const(a["b"]))
+    return {"step:a": x, "step:b": y, "trajectory:ab": path}
+
+
+# Per step, a - eta * ga rounds once at the scale of |a|; the gradient's own roundings (a pow
+# kernel and a few products and sums) enter scaled by eta |ga| / |a| < 1e-2, together less than one
+# more rounding; the map is contractive (|1 - eta d ga/da| < 1), so the steps' errors only add: 2 per step.
+_DESCENT_QUANTITIES = (
+    Q("step:a", "step", n=2 * _STEPS),
+    Q("step:b", "step", n=2 * _STEPS),
+    Q("trajectory:ab", "trajectory", n=2 * _STEPS),
+)
+
+for _name, _t, _f, _eta, _detach, _doc in (
+    ("descent_no_grad", T_gd.descend_no_grad, F_gd.descend_no_grad, 1e-3, False,
+     "l = (a-1)^2 + (b+1)^2 + (a-b)^2, updates under no_grad / outside the tape: (0.4246, -0.4246)"),
+    ("descent_detach", T_gd.descend_detach, F_gd.descend_detach, 1e-4, True,
+     "(a.detach() - b)^2 / tf.stop_gradient, eta = 1e-4: (0.5099, -0.4901)"),
+):
+    register(Case(
+        name=f"autograd.{_name}",
+        source="seed 001 §4.2 (In [21] no_grad, In [20] detach)",
+        doc=f"{_STEPS} steps from (0.5, -0.5): {_doc}",
+        inputs=lambda rng: {"a": np.array(0.5), "b": np.array(-0.5)},
+        torch=lambda a, ctx, _t=_t: _descent(a, ctx, _t, ctx.t),
+        tf=lambda a, ctx, _f=_f: _descent(a, ctx, _f, ctx.tf_const),
+        reference=lambda a, _eta=_eta, _detach=_detach: _descent_ref(a, _eta, _detach),
+        quantities=_DESCENT_QUANTITIES,
+    ))
+
+
+# --------------------------------------------------------------------------
+# 9. retain_graph and create_graph: derivatives of order 1 to 3 against closed forms (seed 001 §4.2)
+
+_ORDERS = ("forward:f", "grad:x", "grad2:x", "grad3:x")
+
+
+def _derivatives(a, ctx, impl, const, f):
+    return dict(zip(_ORDERS, impl.derivatives(f(impl), const(a["x"]), order=3)))
+
+
+def _pow3_ref(a):
+    x = a["x"]
+    return {"forward:f": x**3, "grad:x": 3 * x**2, "grad2:x": 6 * x, "grad3:x": 6 * np.ones_like(x)}
+
+
+def _tanh_ref(a, absolute=False):
+    t = np.tanh(a["x"])
+    if absolute:  # the closed forms with every term's sign made positive
+        return {"forward:f": np.abs(t), "grad:x": 1 + t**2, "grad2:x": 2 * np.abs(t) * (1 + t**2),
+                "grad3:x": 2 * (1 + t**2) * (1 + 3 * t**2)}
+    return {"forward:f": t, "grad:x": 1 - t**2, "grad2:x": -2 * t * (1 - t**2),
+            "grad3:x": -2 * (1 - t**2) * (1 - 3 * t**2)}
+
+
+# Each differentiation pass runs the backward of the previous pass's graph, whose longest chain is
+# about twice as long (a local derivative and an accumulation per operation), plus the new pass's own
+# products: x^3: a pow kernel and 2 products per pass; tanh: n_k = E + 3 (2^k - 1).
+register(Case(
+    name="autograd.higher_order_pow3",
+    source="seed 001 §4.2 (create_graph = True); seed 000 §2",
+    doc="f = x^3 elementwise: f' = 3x^2, f'' = 6x, f''' = 6, each the gradient of the previous one's sum",
+    inputs=lambda rng: {"x": rng.standard_normal(6)},
+    torch=lambda a, ctx: _derivatives(a, ctx, T_ho, ctx.t, lambda impl: impl.cube),
+    tf=lambda a, ctx: _derivatives(a, ctx, F_ho, ctx.tf_const, lambda impl: impl.cube),
+    reference=_pow3_ref,
+    quantities=(
+        Q("forward:f", "forward", n=E),
+        Q("grad:x", "grad", n=E + 2),
+        Q("grad2:x", "higher_order", n=2 * (E + 2)),
+        Q("grad3:x", "higher_order", n=3 * (E + 2)),
+    ),
+    seed=11,
+))
+register(Case(
+    name="autograd.higher_order_tanh",
+    source="seed 001 §4.2 (create_graph = True); seed 000 §2",
+    doc="f = tanh: f' = 1 - t^2, f'' = -2t (1 - t^2), f''' = -2 (1 - t^2)(1 - 3t^2), t = tanh x",
+    inputs=lambda rng: {"x": 1.5 * rng.standard_normal(8)},
+    torch=lambda a, ctx: _derivatives(a, ctx, T_ho, ctx.t, lambda impl: impl.torch.tanh),
+    tf=lambda a, ctx: _derivatives(a, ctx, F_ho, ctx.tf_const, lambda impl: impl.tf.tanh),
+    reference=_tanh_ref,
+    quantities=tuple(
+        Q(name, "forward" if k == 0 else "grad" if k == 1 else "higher_order", n=E + 3 * (2**k - 1),
+          magnitude=lambda a, ref, name=name: _tanh_ref(a, absolute=True)[name])
+        for k, name in enumerate(_ORDERS)
+    ),
+    seed=12,
+))
+
+
+def _retain_torch(a, ctx):
+    x = ctx.t(a["x"])
+    return {"grad:x_twice": T_ho.backward_twice(x, retain_graph=True),
+            "raises:second_backward_freed": _raises(lambda: T_ho.backward_twice(x, retain_graph=False), RuntimeError)}
+
+
+def _retain_tf(a, ctx):
+    x = ctx.tf_const(a["x"])
+    return {"grad:x_twice": F_ho.backward_twice(x, retain_graph=True),
+            "raises:second_backward_freed": _raises(lambda: F_ho.backward_twice(x, retain_graph=False), RuntimeError)}
+
+
+register(Case(
+    name="autograd.retain_graph",
+    source="seed 001 §4.2 ('The flag retain_graph indicates to keep it')",
+    doc="two backward passes through one graph (retain_graph=True / a persistent tape) accumulate 2 * 3x^2; "
+        "without it the second pass raises RuntimeError on both sides",
+    inputs=lambda rng: {"x": rng.standard_normal(5)},
+    torch=_retain_torch,
+    tf=_retain_tf,
+    reference=lambda a: {"grad:x_twice": 6 * a["x"] ** 2, "raises:second_backward_freed": 1.0},
+    quantities=(
+        Q("grad:x_twice", "grad", n=E + 3),  # grad * 3 * pow(x, 2), and one addition of the two passes
+        Q("raises:second_backward_freed", "behaviour", n=0),
+    ),
+    seed=13,
+))
+
+
+# --------------------------------------------------------------------------
+# 10. In-place operations (seed 001 §4.2): what both sides allow, refuse, or leave out of the graph.
+# What only torch refuses (a saved value modified; an update between two reads of a leaf) is
+# tested on each side in tests/test_autograd_behaviour.py: there is no common value to compare.
+
+def _inplace(a, ctx, impl, const):
+    x, value, delta = const(a["x"]), const(a["value"]), const(a["delta"])
+    _, g_unsaved = impl.modify_unsaved(x)
+    _, g_index = impl.index_assign(x, value)
+    _, still_leaf = impl.update_leaf_no_grad(x, delta)
+    return {
+        "grad:x_unsaved_inplace": g_unsaved,
+        "grad:x_index_assign": g_index,
+        "raises:leaf_iadd": _raises(lambda: impl.update_leaf(x, delta), RuntimeError),
+        "behaviour:leaf_update_not_recorded": _flag(still_leaf),
+    }
+
+
+def _inplace_ref(a):
+    x = a["x"]
+    g_index = 8 * x
+    g_index[0] = 0.0  # the overwritten entry no longer depends on x
+    return {"grad:x_unsaved_inplace": 4 * (2 * x + 1), "grad:x_index_assign": g_index,
+            "raises:leaf_iadd": 1.0, "behaviour:leaf_update_not_recorded": 1.0}
+
+
+register(Case(
+    name="autograd.inplace",
+    source="seed 001 §4.2 ('In-place operations may corrupt values required to compute the gradient'; "
+           "'prohibited on so-called leaf tensors')",
+    doc="y = 2x; y += 1 in place (torch) or rebound (TF): 4 (2x + 1); y[0] = v in place (torch) or "
+        "tensor_scatter_nd_update (TF): 8x with 0 at index 0; x += d on a leaf / variable raises on both "
+        "sides; the update under no_grad / by assign_add is not recorded",
+    inputs=lambda rng: {"x": rng.standard_normal(5), "value": np.array(5.0), "delta": np.array(1.0)},
+    torch=lambda a, ctx: _inplace(a, ctx, T_ip, ctx.t),
+    tf=lambda a, ctx: _inplace(a, ctx, F_ip, ctx.tf_const),
+    reference=_inplace_ref,
+    quantities=(
+        # y = 2x, y + 1: 2; the pow kernel and 2 products of its gradient, times 2: E + 3
+        Q("grad:x_unsaved_inplace", "grad", n=E + 5, magnitude=lambda a, ref: 4 * (2 * np.abs(a["x"]) + 1)),
+        Q("grad:x_index_assign", "grad", n=E + 4),  # y = 2x: 1; the pow kernel, 2 products, times 2
+        Q("raises:leaf_iadd", "behaviour", n=0),
+        Q("behaviour:leaf_update_not_recorded", "behaviour", n=0),
+    ),
+    seed=14,
+))
+
+
+# --------------------------------------------------------------------------
+# 11. Q = 3a^3 - b^2 with an explicit gradient= / output_gradients= (seed 004)
+
+def _q_ref(a):
+    x, y, g = a["a"], a["b"], a["external_grad"]
+    return {"forward:Q": 3 * x**3 - y**2, "grad:a": 9 * x**2 * g, "grad:b": -2 * y * g}
+
+
+def _q(a, ctx, impl, const):
+    Q_, ga, gb = impl.q_backward(const(a["a"]), const(a["b"]), const(a["external_grad"]))
+    return {"forward:Q": Q_, "grad:a": ga, "grad:b": gb}
+
+
+_Q_QUANTITIES = (
+    # two pow kernels, a product, a difference of the two terms
+    Q("forward:Q", "forward", n=E + 2, magnitude=lambda a, ref: 3 * np.abs(a["a"]) ** 3 + a["b"] ** 2),
+    Q("grad:a", "grad", n=E + 3),  # g * 3, then * 3 * pow(a, 2)
+    Q("grad:b", "grad", n=E + 2),  # -g * 2 * pow(b, 1)
+)
+
+for _name, _inputs, _seed in (
+    ("q_external_grad", lambda rng: {"a": np.array([2.0, 3.0]), "b": np.array([6.0, 4.0]),
+                                     "external_grad": np.array([1.0, 1.0])}, 0),
+    ("q_external_grad_random", lambda rng: {"a": rng.standard_normal(4), "b": rng.standard_normal(4),
+                                            "external_grad": rng.standard_normal(4)}, 15),
+):
+    register(Case(
+        name=f"autograd.{_name}",
+        source="seed 004 (Q = 3a^3 - b^2, Q.backward(gradient=external_grad))",
+        doc="dQ/da = 9a^2 and dQ/db = -2b, weighted by the external gradient (ones in the seed)",
+        inputs=_inputs,
+        torch=lambda a, ctx: _q(a, ctx, T_pc, ctx.t),
+        tf=lambda a, ctx: _q(a, ctx, F_pc, ctx.tf_const),
+        reference=_q_ref,
+        quantities=_Q_QUANTITIES,
+        seed=_seed,
+    ))
+
+
+# --------------------------------------------------------------------------
+# 12. The tanh perceptron with retain_grad() on v and y, against the seed's hand-derived gradients (seed 004)
+
+def _perceptron_ref(a, absolute=False):
+    """The seed's hand formulas; ``absolute``: the magnitudes of their rounded terms."""
+    x, w = a["x"], a["w"]
+    v = x @ w
+    y = np.tanh(v)
+    gy = (-1 - y) * (-1)
+    gv = gy * (1 - np.tanh(v) ** 2)
+    if not absolute:
+        return {"forward:y": y, "forward:e": 0.5 * (-1 - y) ** 2, "grad:y": gy, "grad:v": gv,
+                "grad:w": gv * x, "grad:x": gv * w, "by_hand:y": gy, "by_hand:v": gv, "by_hand:w": gv * x}
+    V = np.abs(x) @ np.abs(w)
+    Y = 1 + V  # (e^v - e^-v) / (e^v + e^-v): numerator terms over the denominator are <= 1; v's error, damped
+    GY = 1 + Y
+    GV = GY * (1 + y**2) + np.abs(gy) * 2 * np.abs(y) * Y
+    return {"forward:y": Y, "forward:e": np.abs(gy) * GY, "grad:y": GY, "grad:v": GV,
+            "grad:w": GV * np.abs(x), "grad:x": GV * np.abs(w), "by_hand:y": GY, "by_hand:v": GV,
+            "by_hand:w": GV * np.abs(x)}
+
+
+def _perceptron(a, ctx, impl, const):
+    x, w = const(a["x"]), const(a["w"])
+    y, e, gy, gv, gw, gx = impl.perceptron(x, w)
+    hy, hv, hw = impl.by_hand(x, w)
+    return {"forward:y": y, "forward:e": e, "grad:y": gy, "grad:v": gv, "grad:w": gw, "grad:x": gx,
+            "by_hand:y": hy, "by_hand:v": hv, "by_hand:w": hw}
+
+
+def _perceptron_magnitude(name):
+    return lambda a, ref: _perceptron_ref(a, absolute=True)[name]
+
+
+# v = x . w: 2; y from exps: E, a difference, a sum, a division: E + 4 (tanh in by_hand: 2 + E);
+# e: -1 - y, a pow kernel, * 0.5: 2E + 6; backward: the pow kernel's gradient (E + 3), then the
+# quotient rule through the exps (about 6 more), then one product for w and x.
+_PERCEPTRON_QUANTITIES = tuple(
+    Q(name, kind, n=n, magnitude=_perceptron_magnitude(name)) for name, kind, n in (
+        ("forward:y", "forward", E + 4),
+        ("forward:e", "forward", 2 * E + 6),
+        ("grad:y", "grad", 2 * E + 7),
+        ("grad:v", "grad", 3 * E + 13),
+        ("grad:w", "param_grad", 3 * E + 14),
+        ("grad:x", "grad", 3 * E + 14),
+        ("by_hand:y", "grad", E + 3),
+        ("by_hand:v", "grad", 2 * E + 6),
+        ("by_hand:w", "grad", 2 * E + 7),
+    )
+)
+
+for _name, _inputs, _seed in (
+    ("perceptron", lambda rng: {"x": np.array([1.0, 1.0]), "w": np.array([1.0, -0.5])}, 0),
+    ("perceptron_random", lambda rng: {"x": rng.standard_normal(2), "w": rng.standard_normal(2)}, 16),
+):
+    register(Case(
+        name=f"autograd.{_name}",
+        source="seed 004 (the perceptron, by hand and with retain_grad)",
+        doc="v = x . w, y = tanh v (from exps), e = (-1 - y)^2 / 2: autograd's de/dy, de/dv (retain_grad / "
+            "tape on intermediates), de/dw against the seed's (-1 - y)(-1), ... (1 - tanh(v)^2), ... x",
+        inputs=_inputs,
+        torch=lambda a, ctx: _perceptron(a, ctx, T_pc, ctx.t),
+        tf=lambda a, ctx: _perceptron(a, ctx, F_pc, ctx.tf_const),
+        reference=_perceptron_ref,
+        quantities=_PERCEPTRON_QUANTITIES,
+        seed=_seed,
+    ))
