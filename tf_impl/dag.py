@@ -15,12 +15,13 @@ Run ``python -m tf_impl.dag``.
 import tensorflow as tf
 
 
-def dag(w1, w2, x):
-    """The forward pass: x1, x2, x3 and q."""
+def dag(w1, w2, x, w3=None):
+    """The forward pass: x1, x2, x3 and q. phi3 shares w1 unless a separate ``w3`` is given."""
+    w3 = w1 if w3 is None else w3
     x0 = x
     x1 = tf.linalg.matvec(w1, x0)
     x2 = x0 + tf.linalg.matvec(w2, x1)
-    x3 = tf.linalg.matvec(w1, x1 + x2)
+    x3 = tf.linalg.matvec(w3, x1 + x2)
     q = tf.norm(x3)
     return x1, x2, x3, q
 

@@ -12,12 +12,13 @@ of the two contributions. Run ``python -m torch_impl.dag``.
 import torch
 
 
-def dag(w1, w2, x):
-    """The forward pass: x1, x2, x3 and q."""
+def dag(w1, w2, x, w3=None):
+    """The forward pass: x1, x2, x3 and q. phi3 shares w1 unless a separate ``w3`` is given."""
+    w3 = w1 if w3 is None else w3
     x0 = x
     x1 = w1 @ x0
     x2 = x0 + w2 @ x1
-    x3 = w1 @ (x1 + x2)
+    x3 = w3 @ (x1 + x2)
     q = x3.norm()
     return x1, x2, x3, q
 

@@ -837,3 +837,43 @@ for _name, _inputs, _seed in (
         quantities=_PERCEPTRON_QUANTITIES,
         seed=_seed,
     ))
+
+
+# --------------------------------------------------------------------------
+# Negative controls: known-wrong ports of the pitfalls above, which the suite must catch
+
+def _accumulation_forgotten_tf(a, ctx):
+    # the naive port: tape.gradient's fresh result taken for x.grad, so a second pass does not add up
+    tf = F.tf
+    x = ctx.tf_var(a["x"])
+    g = None
+    for _ in range(2):
+        with tf.GradientTape() as tape:
+            u = tf.reduce_sum(tf.pow(x, 3))
+        g = tape.gradient(u, x)
+    return {"grad:x_twice": g}
+
+
+register(Case(
+    name="autograd.neg_accumulation_forgotten",
+    source="seed 001 §4.2 (In [15]); pitfalls.md (backward() accumulates, GradientTape.gradient does not)",
+    doc="negative control: two passes read from tape.gradient give 3x^2, not the accumulated 2 * 3x^2",
+    inputs=lambda rng: {"x": np.array([-3.0, 2.0, 5.0])},
+    torch=lambda a, ctx: {"grad:x_twice": T.pow3_accumulation(ctx.t(a["x"]))["twice"]},
+    tf=_accumulation_forgotten_tf,
+    reference=lambda a: {"grad:x_twice": 6 * a["x"] ** 2},
+    quantities=(Q("grad:x_twice", "grad", n=E + 3),),
+    expect="differ",
+))
+register(Case(
+    name="autograd.neg_detach_forgotten",
+    source="seed 001 §4.2 (In [20]); a port of a.detach() that leaves out tf.stop_gradient",
+    doc="negative control: without stop_gradient the (a - b)^2 term also pulls a: not (0.5099, -0.4901)",
+    inputs=lambda rng: {"a": np.array(0.5), "b": np.array(-0.5)},
+    torch=lambda a, ctx: _descent(a, ctx, T_gd.descend_detach, ctx.t),
+    tf=lambda a, ctx: _descent(a, ctx, lambda x, y: F_gd.descend(x, y, eta=1e-4, steps=_STEPS, detach=False),
+                               ctx.tf_const),
+    reference=lambda a: _descent_ref(a, 1e-4, True),
+    quantities=_DESCENT_QUANTITIES,
+    expect="differ",
+))
