@@ -18,11 +18,13 @@ from tf_impl import inplace as F_ip
 
 all_cases()  # registers the cases whose operation counts the property tests reuse
 
-TORCH, TF = Impl("torch"), Impl("tf")
+TORCH = Impl("torch")
 U64 = tm.unit_roundoff("float64")
 
-# float64 points away from overflow; hypothesis shrinks towards 0 and small vectors
-points = st.lists(st.floats(-3, 3, allow_nan=False, allow_infinity=False), min_size=1, max_size=6).map(np.array)
+# float64 points away from overflow, and away from underflow: |x| >= 1e-12 or 0, so that x^3 stays a
+# normal number even in float32 (TensorFlow's CPU kernels flush subnormals to zero and torch keeps
+# them, a difference the relative tolerance model has no term for: test_tf_flushes_subnormals_to_zero)
+points = st.lists(st.floats(-3, 3).map(lambda v: v if abs(v) >= 1e-12 else 0.0), min_size=1, max_size=6).map(np.array)
 seeds = st.integers(0, 2**32 - 1)
 
 
@@ -143,6 +145,14 @@ def test_a_tuple_of_outputs_has_the_sum_of_their_gradients(impl, t, seed):
         impl.tensor(t, "float64"), impl.tensor(u, "float64"))
     np.testing.assert_allclose(value(gt), value(g1) + value(g2), rtol=4 * U64, atol=0)
     np.testing.assert_array_equal(value(gu), value(g3))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_tf_flushes_subnormals_to_zero(dtype):
+    # why the property tests keep results normal: TF (CPU) flushes a subnormal result to zero, torch keeps it
+    tiny = np.array([np.finfo(dtype).smallest_normal / 4], dtype=dtype)
+    assert value(torch.tensor(tiny) * 1.0)[0] == tiny[0]
+    assert value(tf.constant(tiny) * 1.0)[0] == 0.0
 
 
 # --------------------------------------------------------------------------- accumulation
@@ -300,8 +310,7 @@ def _closed_form_check(impl, name, f, x, dtype):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @given(x=points)
 def test_derivatives_of_tanh_against_closed_forms(impl, dtype, x):
-    f = torch.tanh if impl.name == "torch" else tf.tanh
-    _closed_form_check(impl, "autograd.higher_order_tanh", f, x, dtype)
+    _closed_form_check(impl, "autograd.higher_order_tanh", impl.mod("higher_order").tanh, x, dtype)
 
 
 @pytest.mark.parametrize("impl", IMPLS)

@@ -10,7 +10,7 @@ evaluated at its inputs and written here as literals.
 import numpy as np
 import pytest
 
-from autograd_impls import IMPLS, assert_printed, value
+from autograd_impls import IMPLS, assert_printed, tf, value
 
 # --------------------------------------------------------------------------- seed 000
 
@@ -72,7 +72,7 @@ def test_seed001_only_floating_point_tensors_have_gradients(impl):
             m.requires_grad_(k)
     else:
         with pytest.raises(TypeError, match="floating point"):
-            with m.tf.GradientTape() as tape:
+            with tf.GradientTape() as tape:
                 m.requires_grad_(tape, k)
 
 

@@ -33,6 +33,7 @@ from tf_impl import mlp_tanh as F_mlp  # isort: skip
 from tf_impl import perceptron as F_pc  # isort: skip
 
 from ..case import Case, Q, register
+from ..frameworks import tf as _tf
 from ..tolerance import ELEMENTARY
 
 E = ELEMENTARY
@@ -128,7 +129,7 @@ def _float_only_torch(a, ctx):
 
 
 def _float_only_tf(a, ctx):
-    tf = F.tf
+    tf = _tf()
     x, k = ctx.tf_const(a["x"]), ctx.tf_const(a["k"])
     unused = ctx.tf_const(a["x"])
 
@@ -601,7 +602,7 @@ _ORDERS = ("forward:f", "grad:x", "grad2:x", "grad3:x")
 
 
 def _derivatives(a, ctx, impl, const, f):
-    return dict(zip(_ORDERS, impl.derivatives(f(impl), const(a["x"]), order=3)))
+    return dict(zip(_ORDERS, impl.derivatives(getattr(impl, f), const(a["x"]), order=3)))
 
 
 def _pow3_ref(a):
@@ -626,8 +627,8 @@ register(Case(
     source="seed 001 §4.2 (create_graph = True); seed 000 §2",
     doc="f = x^3 elementwise: f' = 3x^2, f'' = 6x, f''' = 6, each the gradient of the previous one's sum",
     inputs=lambda rng: {"x": rng.standard_normal(6)},
-    torch=lambda a, ctx: _derivatives(a, ctx, T_ho, ctx.t, lambda impl: impl.cube),
-    tf=lambda a, ctx: _derivatives(a, ctx, F_ho, ctx.tf_const, lambda impl: impl.cube),
+    torch=lambda a, ctx: _derivatives(a, ctx, T_ho, ctx.t, "cube"),
+    tf=lambda a, ctx: _derivatives(a, ctx, F_ho, ctx.tf_const, "cube"),
     reference=_pow3_ref,
     quantities=(
         Q("forward:f", "forward", n=E),
@@ -642,8 +643,8 @@ register(Case(
     source="seed 001 §4.2 (create_graph = True); seed 000 §2",
     doc="f = tanh: f' = 1 - t^2, f'' = -2t (1 - t^2), f''' = -2 (1 - t^2)(1 - 3t^2), t = tanh x",
     inputs=lambda rng: {"x": 1.5 * rng.standard_normal(8)},
-    torch=lambda a, ctx: _derivatives(a, ctx, T_ho, ctx.t, lambda impl: impl.torch.tanh),
-    tf=lambda a, ctx: _derivatives(a, ctx, F_ho, ctx.tf_const, lambda impl: impl.tf.tanh),
+    torch=lambda a, ctx: _derivatives(a, ctx, T_ho, ctx.t, "tanh"),
+    tf=lambda a, ctx: _derivatives(a, ctx, F_ho, ctx.tf_const, "tanh"),
     reference=_tanh_ref,
     quantities=tuple(
         Q(name, "forward" if k == 0 else "grad" if k == 1 else "higher_order", n=E + 3 * (2**k - 1),
@@ -844,7 +845,7 @@ for _name, _inputs, _seed in (
 
 def _accumulation_forgotten_tf(a, ctx):
     # the naive port: tape.gradient's fresh result taken for x.grad, so a second pass does not add up
-    tf = F.tf
+    tf = _tf()
     x = ctx.tf_var(a["x"])
     g = None
     for _ in range(2):
