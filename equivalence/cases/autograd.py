@@ -577,15 +577,15 @@ _DESCENT_QUANTITIES = (
     Q("trajectory:ab", "trajectory", n=2 * _STEPS),
 )
 
-for _name, _t, _f, _eta, _detach, _doc in (
-    ("descent_no_grad", T_gd.descend_no_grad, F_gd.descend_no_grad, 1e-3, False,
+for _name, _cell, _t, _f, _eta, _detach, _doc in (
+    ("descent_no_grad", "In [21]", T_gd.descend_no_grad, F_gd.descend_no_grad, 1e-3, False,
      "l = (a-1)^2 + (b+1)^2 + (a-b)^2, updates under no_grad / outside the tape: (0.4246, -0.4246)"),
-    ("descent_detach", T_gd.descend_detach, F_gd.descend_detach, 1e-4, True,
+    ("descent_detach", "In [20]", T_gd.descend_detach, F_gd.descend_detach, 1e-4, True,
      "(a.detach() - b)^2 / tf.stop_gradient, eta = 1e-4: (0.5099, -0.4901)"),
 ):
     register(Case(
         name=f"autograd.{_name}",
-        source="seed 001 §4.2 (In [21] no_grad, In [20] detach)",
+        source=f"seed 001 §4.2 ({_cell})",
         doc=f"{_STEPS} steps from (0.5, -0.5): {_doc}",
         inputs=lambda rng: {"a": np.array(0.5), "b": np.array(-0.5)},
         torch=lambda a, ctx, _t=_t: _descent(a, ctx, _t, ctx.t),
