@@ -13,7 +13,9 @@ From that bound:
 * one side against the other:           ``2 * gamma_n(u) * m``
 
 ``m`` is elementwise when the case gives a magnitude function, and normwise
-(``max |reference|`` over the tensor) otherwise.
+(``max |reference|`` over the tensor) otherwise. Each operation may also add
+``tiny`` (the smallest normal number) below the normal range, where TensorFlow's
+CPU kernels flush subnormal results to zero.
 """
 
 from __future__ import annotations
@@ -76,8 +78,26 @@ def bound(n: int, precision: str, m: np.ndarray, reductions: int = 1) -> np.ndar
     (gamma_n(u_float32) + gamma_{2r}(u_tf32)) * m.
     """
     if precision == "tf32":
-        return (gamma(n, unit_roundoff("float32")) + gamma(2 * reductions, unit_roundoff("tf32"))) * m
-    return gamma(n, unit_roundoff(precision)) * m
+        rel = gamma(n, unit_roundoff("float32")) + gamma(2 * reductions, unit_roundoff("tf32"))
+    else:
+        rel = gamma(n, unit_roundoff(precision))
+    return rel * m + n * underflow(precision)
+
+
+def underflow(precision: str) -> float:
+    """The absolute error one operation may add below the normal range.
+
+    With gradual underflow it is at most u * tiny; with flush-to-zero (TensorFlow's
+    CPU kernels, many GPU kernels) a subnormal result becomes 0, an error up to
+    ``tiny``, the smallest normal number. The model charges the latter.
+    """
+    return _TINY[precision]
+
+
+#: the smallest normal number; TF32 and bfloat16 keep float32's exponent range
+_TINY = {"float64": float(np.finfo(np.float64).tiny), "float32": float(np.finfo(np.float32).tiny),
+         "tf32": float(np.finfo(np.float32).tiny), "float16": float(np.finfo(np.float16).tiny),
+         "bfloat16": float(np.finfo(np.float32).tiny)}
 
 
 def pair_tolerance(n: int, precision_a: str, precision_b: str, m: np.ndarray, factor: float = 1.0,

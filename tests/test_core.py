@@ -156,3 +156,11 @@ def test_tf32_bound_charges_input_rounding_per_reduction():
     strict = tm.bound(100, "float32", m)
     assert tm.bound(100, "tf32", m, reductions=1) == pytest.approx(strict + tm.gamma(2, 2.0**-11))
     assert tm.bound(100, "tf32", m, reductions=3) > tm.bound(100, "tf32", m, reductions=1)
+
+
+def test_flush_to_zero_of_a_subnormal_is_within_the_underflow_term():
+    # TensorFlow's CPU kernels flush subnormal results to zero; torch keeps them
+    sub = np.float64(2.2e-313)
+    tol = tm.pair_tolerance(1, "float64", "float64", tm.magnitude(np.array([sub])))
+    assert compare(np.array([0.0]), np.array([sub]), tol).passed
+    assert not compare(np.array([1e-300]), np.array([sub]), tol).passed
