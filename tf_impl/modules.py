@@ -121,13 +121,13 @@ def _conv(rank, in_channels, out_channels, kernel_size, stride, padding, dilatio
         conv = (SubsampledConv1D, SubsampledConv2D)[rank - 1](out_channels, kernel_size, strides=stride, **kw)
     else:
         conv = cls(out_channels, kernel_size, strides=stride, **kw)
+    # the kernel exists from construction, as in torch; a PaddedConv itself stays unbuilt, or an
+    # enclosing Sequential would take its (None, None, ..., C) input shape for its own
+    conv.build((None,) + (None,) * rank + (in_channels,))
     if max(padding) > 0:
         pad = (keras.layers.ZeroPadding1D, keras.layers.ZeroPadding2D)[rank - 1]
-        layer = PaddedConv([pad(padding[0] if rank == 1 else padding, dtype=dtype), conv])
-    else:
-        layer = conv
-    layer.build((None,) + (None,) * rank + (in_channels,))
-    return layer
+        return PaddedConv([pad(padding[0] if rank == 1 else padding, dtype=dtype), conv])
+    return conv
 
 
 def Conv1d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
