@@ -53,6 +53,11 @@ def Linear(in_features, out_features, bias=True, dtype=None):
 class PaddedConv(keras.Sequential):
     """``ZeroPadding`` then a ``'valid'`` convolution: one torch conv with integer padding."""
 
+    def __init__(self, layers, dtype=None, name=None):
+        super().__init__(layers, name=name)
+        if dtype is not None:  # keras.Sequential takes no dtype; a Sequential starting here casts inputs to it
+            self.dtype_policy = dtype
+
     @property
     def conv(self):
         return self.layers[-1]
@@ -126,7 +131,7 @@ def _conv(rank, in_channels, out_channels, kernel_size, stride, padding, dilatio
     conv.build((None,) + (None,) * rank + (in_channels,))
     if max(padding) > 0:
         pad = (keras.layers.ZeroPadding1D, keras.layers.ZeroPadding2D)[rank - 1]
-        return PaddedConv([pad(padding[0] if rank == 1 else padding, dtype=dtype), conv])
+        return PaddedConv([pad(padding[0] if rank == 1 else padding, dtype=dtype), conv], dtype=dtype)
     return conv
 
 
@@ -281,9 +286,14 @@ def Flatten(dtype=None):
     return keras.layers.Flatten(dtype=dtype)
 
 
-def MSELoss():
-    """``nn.MSELoss()``: the mean of the squared differences (Keras: mean over the last axis, then over the batch)."""
-    return keras.losses.MeanSquaredError()
+def MSELoss(reduction="mean", *, dtype=None):
+    """``nn.MSELoss()``: the mean of the squared differences (Keras: mean over the last
+    axis, then over the batch, the same mean). Keras losses take (target, prediction),
+    torch's (input, target); ``dtype`` matters: a Keras loss computes in float32 by default."""
+    if reduction != "mean":
+        raise ValueError(f"reduction={reduction!r}: the Keras loss reduces per sample first, so only 'mean' "
+                         f"matches torch; tf_impl.functional.mse_loss has every reduction")
+    return keras.losses.MeanSquaredError(dtype=dtype)
 
 
 def Sequential(*layers):
