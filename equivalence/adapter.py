@@ -200,7 +200,8 @@ def flatten_rows(keras_shape: Sequence[int], order: Sequence[int]) -> np.ndarray
     torch_shape = [0] * len(order)
     for i, o in enumerate(order):
         torch_shape[o] = int(keras_shape[i])
-    return np.arange(math.prod(torch_shape)).reshape(torch_shape).transpose(order).ravel()
+    rows = np.arange(math.prod(torch_shape)).reshape(torch_shape).transpose(order).ravel()
+    return None if np.array_equal(rows, np.arange(rows.size)) else rows  # singleton axes: the same order
 
 
 def _channels_last(rank: int) -> tuple[int, ...]:
