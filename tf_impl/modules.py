@@ -168,6 +168,12 @@ def pool_geometry(size, kernel_size, stride, padding, dilation=1, ceil_mode=Fals
     return out, (padding, right)
 
 
+def _holds_input(size, kernel_size, stride, padding, dilation, out):
+    """Whether each window on one axis has a tap inside the input (not all padding)."""
+    taps = (np.arange(out) * stride - padding)[:, None] + dilation * np.arange(kernel_size)[None, :]
+    return ((taps >= 0) & (taps < size)).any(axis=1)
+
+
 def _avg_divisor(size, kernel_size, stride, padding, out, count_include_pad):
     """torch's average-pool divisor per output position on one axis (a factor of the 2-D divisor)."""
     start = np.arange(out) * stride - padding
@@ -205,10 +211,10 @@ class TorchPooling2D(keras.layers.Layer):
             raise ValueError(f"kernel_size and dilation must be positive, got {self.kernel_size}, {self.dilation}")
         if mode == "avg" and self.dilation != (1, 1):
             raise ValueError("average pooling has no dilation in torch")
-        for k, p, d in zip(self.kernel_size, self.padding, self.dilation):
-            if p < 0 or p > (d * (k - 1) + 1) // 2:
-                raise ValueError(f"pad should be at most half of effective kernel size, but got pad={p}, "
-                                 f"kernel_size={k} and dilation={d}")
+        for k, p in zip(self.kernel_size, self.padding):
+            if p < 0 or p > k // 2:  # torch's 2-D check is on the kernel size, dilation or not
+                raise ValueError(f"pad should be smaller than or equal to half of kernel size, but got pad={p}, "
+                                 f"kernel_size={k}")
         if divisor_override is not None and (not isinstance(divisor_override, int) or divisor_override <= 0):
             raise ValueError(f"divisor must be not zero (a positive int), got {divisor_override!r}")
 
@@ -228,7 +234,15 @@ class TorchPooling2D(keras.layers.Layer):
                 return ops.max_pool(x, self.kernel_size, self.stride, padding="valid")
             # TF pools with dilation only at stride 1: take every stride-th window
             y = tf.nn.pool(x, self.kernel_size, "MAX", strides=(1, 1), padding="VALID", dilations=self.dilation)
-            return y[:, ::self.stride[0], ::self.stride[1], :]
+            y = y[:, ::self.stride[0], ::self.stride[1], :]
+            # with dilation a window can hold padding only: torch gives -inf, TF's max starts at the
+            # lowest finite value
+            h, w = x.shape[1] - top - bottom, x.shape[2] - left - right
+            empty = ~np.outer(*(_holds_input(n, k, st, p, d, o) for n, k, st, p, d, o in zip(
+                (h, w), self.kernel_size, self.stride, self.padding, self.dilation, (ho, wo))))
+            if empty.any():
+                y = tf.where(empty[None, :, :, None], tf.constant(-math.inf, y.dtype), y)
+            return y
         y = ops.average_pool(x, self.kernel_size, self.stride, padding="valid")  # sum / (kh * kw)
         h, w = x.shape[1] - top - bottom, x.shape[2] - left - right
         if self.divisor_override is not None:
@@ -251,6 +265,25 @@ class TorchPooling2D(keras.layers.Layer):
                 "count_include_pad": self.count_include_pad, "divisor_override": self.divisor_override}
 
 
+class _SizeChecked:
+    """Stock Keras pooling returns an empty tensor for an input smaller than one window,
+    where torch raises ("Output size is too small"): check first, then pool as Keras does."""
+
+    def call(self, inputs):
+        for size, k, s in zip(inputs.shape[1:3], self.pool_size, self.strides):
+            if size is not None:
+                pool_geometry(size, k, s, 0)  # raises ValueError when no window fits
+        return super().call(inputs)
+
+
+class MaxPooling2D(_SizeChecked, keras.layers.MaxPooling2D):
+    """``keras.layers.MaxPooling2D`` that refuses inputs smaller than a window, as torch does."""
+
+
+class AveragePooling2D(_SizeChecked, keras.layers.AveragePooling2D):
+    """``keras.layers.AveragePooling2D`` that refuses inputs smaller than a window, as torch does."""
+
+
 def MaxPool2d(kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False, *, dtype=None):
     """``nn.MaxPool2d`` on N, H, W, C: ``MaxPooling2D`` when padding, dilation and
     ``ceil_mode`` are off, else ``TorchPooling2D`` (padding with -inf)."""
@@ -258,7 +291,7 @@ def MaxPool2d(kernel_size, stride=None, padding=0, dilation=1, return_indices=Fa
         raise ValueError("return_indices has no Keras pooling layer; use tf_impl.functional.max_pool2d")
     layer = TorchPooling2D("max", kernel_size, stride, padding, dilation, ceil_mode, dtype=dtype)
     if layer.padding == (0, 0) and layer.dilation == (1, 1) and not ceil_mode:
-        return keras.layers.MaxPooling2D(layer.kernel_size, layer.stride, padding="valid", dtype=dtype)
+        return MaxPooling2D(layer.kernel_size, layer.stride, padding="valid", dtype=dtype)
     return layer
 
 
@@ -269,7 +302,7 @@ def AvgPool2d(kernel_size, stride=None, padding=0, ceil_mode=False, count_includ
     layer = TorchPooling2D("avg", kernel_size, stride, padding, 1, ceil_mode, count_include_pad, divisor_override,
                            dtype=dtype)
     if layer.padding == (0, 0) and not ceil_mode and divisor_override is None:
-        return keras.layers.AveragePooling2D(layer.kernel_size, layer.stride, padding="valid", dtype=dtype)
+        return AveragePooling2D(layer.kernel_size, layer.stride, padding="valid", dtype=dtype)
     return layer
 
 
@@ -437,6 +470,7 @@ class MLPPlainList(keras.Model):
 
 
 def main():
+    tf.random.set_seed(0)  # under op determinism (the equivalence suite turns it on) random ops need a seed
     f = Linear(in_features=10, out_features=4)
     for n, p in named_parameters(f):
         print(n, p.shape)
