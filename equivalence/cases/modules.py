@@ -88,9 +88,12 @@ def _spread_max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, c
     (for magnitudes only: it bounds whatever element the real network routes to)."""
     torch = _torch()
     F = torch.nn.functional
-    pair = torch.nn.modules.utils._pair
+
+    def pair(v):
+        return (v, v) if isinstance(v, int) else tuple(v)
+
     k, d, p = pair(kernel_size), pair(dilation), pair(padding)
-    s = pair(stride) if stride is not None and stride != [] else k
+    s = pair(stride) if stride is not None and stride != [] else k  # torch: None (or []) means kernel_size
     ref = _ORIGINAL_MAX_POOL2D(input, k, s, p, d, ceil_mode=ceil_mode)  # torch's own output size
     ho, wo = ref.shape[-2:]
     h, w = input.shape[-2:]
@@ -619,4 +622,59 @@ register(Case(
     reference=_mse_ref,
     quantities=_mse_quantities(30),
     seed=15,
+))
+
+# -- the sizes the seed prints (In [23], [24], [28], [33], [34]), against the seed's literals ---------
+
+_SEED_SIZES = {
+    "linear.parameter_sizes": [4, 10, 4],  # In [23]: weight torch.Size([4, 10]), bias torch.Size([4])
+    "linear.output_size": [523, 4],  # In [24]
+    "conv2d_dilation.output_size": [1, 1, 12, 22],  # In [28]
+    "net.output_size": [12, 10],  # In [33]
+    "net.parameter_sizes": [32, 1, 5, 5, 32, 64, 32, 5, 5, 64, 200, 256, 200, 10, 200, 10],  # In [34]
+}
+
+
+def _sizes(shapes):
+    return np.array([d for s in shapes for d in s])
+
+
+def _seed_sizes_torch(a, ctx):
+    dtype = ctx.torch_dtype
+    f = T.Linear(in_features=10, out_features=4, dtype=dtype)
+    l = T.Conv2d(1, 1, kernel_size=3, dilation=4, dtype=dtype)
+    model = T.Net(dtype)
+    return {
+        "linear.parameter_sizes": _sizes(p.size() for _, p in T.named_parameters(f)),
+        "linear.output_size": np.array(f(ctx.t(a["x_linear"])).size()),
+        "conv2d_dilation.output_size": np.array(l(ctx.t(a["x_conv"])).size()),
+        "net.output_size": np.array(model(ctx.t(a["input1"])).size()),
+        "net.parameter_sizes": _sizes(k.size() for k in T.parameters(model)),
+    }
+
+
+def _seed_sizes_tf(a, ctx):
+    f = K.Linear(in_features=10, out_features=4, dtype=ctx.dtype)
+    l = K.Conv2d(1, 1, kernel_size=3, dilation=4, dtype=ctx.dtype)
+    model = K.Net(ctx.dtype)
+    return {
+        "linear.parameter_sizes": _sizes(p.shape for _, p in K.named_parameters(f)),
+        "linear.output_size": np.array(f(ctx.tf_const(a["x_linear"])).shape),
+        # channels_last in and out: the sizes in torch's N, C, H, W order
+        "conv2d_dilation.output_size": np.array(_channels_first(l(ctx.tf_const(_channels_last(a["x_conv"])))).shape),
+        "net.output_size": np.array(model(ctx.tf_const(_channels_last(a["input1"]))).shape),
+        "net.parameter_sizes": _sizes(k.shape for k in K.parameters(model)),
+    }
+
+
+register(Case(
+    name="modules.seed_sizes",
+    source="seed 001 §4.3-4.6 (In [23], [24], [28], [33], [34])",
+    doc="the sizes the seed prints, each framework against the seed's literals (the reference)",
+    inputs=lambda rng: {"x_linear": rng.standard_normal((523, 10)), "x_conv": rng.standard_normal((1, 1, 20, 30)),
+                        "input1": rng.standard_normal((12, 1, 28, 28))},
+    torch=_seed_sizes_torch,
+    tf=_seed_sizes_tf,
+    reference=lambda a: {k: np.array(v) for k, v in _SEED_SIZES.items()},
+    quantities=tuple(Q(name, "behaviour", n=0) for name in _SEED_SIZES),  # sizes: exactly equal
 ))
