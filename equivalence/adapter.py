@@ -356,6 +356,12 @@ def _pair_in_order(tmod, kobj, tpath: str, kpath: str) -> list[Link]:
                                f"counterpart: the torch model has only {len(tlayers)} weighted layers")
     links = [_link(tp, tm, kp, kl) for (tp, tm), (kp, kl) in zip(tlayers, klayers)]
     layouts = _sequence_layouts(kitems)
+    for link in links:
+        rows, why = layouts.get(link.keras_path, (None, ""))
+        n_in = _shape(link.keras_layer.kernel)[0]
+        if rows is not None and len(rows) != n_in:
+            raise AdapterError(f"layer path {_where(link.path)}: the Flatten before Keras Dense at "
+                               f"{_where(link.keras_path)} gives {len(rows)} features ({why}), the Dense reads {n_in}")
     return [dataclasses.replace(l, rows=layouts[l.keras_path][0], layout=layouts[l.keras_path][1])
             if l.keras_path in layouts else l for l in links]
 
