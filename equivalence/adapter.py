@@ -1,0 +1,522 @@
+"""The weight adapter: torch modules <-> channels_last Keras layers, both directions.
+
+Supported pairs: ``nn.Linear`` / ``Dense``, ``nn.Conv1d`` / ``Conv1D`` and ``nn.Conv2d`` /
+``Conv2D`` (groups, dilation, with or without bias). Weightless layers (ReLU, pooling,
+Flatten, padding, ...) are skipped on both sides when pairing.
+
+* Layouts: Linear (out, in) <-> Dense (in, out); Conv1d (out, in/groups, k) <-> Conv1D
+  (k, in/groups, out); Conv2d (out, in/groups, kh, kw) <-> Conv2D (kh, kw, in/groups, out).
+* Pairing: by order of the weighted layers in ``Sequential`` models (and ModuleList /
+  lists), by attribute name in subclassed ones.
+* The flatten-order trap: torch flattens a C, H, W map; a channels_last Keras model
+  flattens H, W, C, so the rows of the first Dense after the flatten are permuted, unless
+  the Keras model permutes to channels-first itself before flattening. In a Sequential
+  the adapter follows the layers (convolutions make the map channels_last, ``Permute``
+  moves axes, ``Flatten`` / ``Reshape`` to one axis flattens). A subclassed Keras model
+  declares it: a class attribute ``flatten_layout = {"fc1": (2, 2, 64)}`` says the Dense
+  at ``fc1`` reads an (H, W, C) = (2, 2, 64) map flattened in channels_last order;
+  ``{"fc1": None}`` says the model hands it torch's C, H, W order. A subclassed model
+  with both convolutions and Dense layers must declare it (``{}`` if no Dense reads a
+  flattened map).
+* Strict: every source weight is used and every target weight filled, shapes and dtypes
+  agree, else :class:`AdapterError` naming the layer path and both shapes. Everything
+  here is a transpose or a permutation, so a round trip is bit-exact.
+
+Keras weight lists are in ``keras_model.weights`` order, so the gradients of
+``tape.gradient(loss, model.weights)`` map back with :func:`torch_values`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .frameworks import keras as _keras
+from .frameworks import to_numpy
+from .frameworks import torch as _torch
+
+
+class AdapterError(ValueError):
+    """Weights that cannot be mapped one to one: says which layer, and both shapes."""
+
+
+def _tfm():
+    _keras()  # configure TensorFlow/Keras first
+    from tf_impl import modules
+
+    return modules
+
+
+def _shape(x) -> tuple[int, ...]:
+    return tuple(int(d) for d in x.shape)
+
+
+def _where(path: str) -> str:
+    return repr(path) if path else "<root>"
+
+
+@dataclasses.dataclass(frozen=True)
+class Link:
+    """One torch layer and the Keras layer that holds its weights."""
+
+    path: str  # the torch module path, as in named_modules()
+    torch_module: Any
+    keras_path: str  # the torch-style path of the Keras layer (tf_impl.modules.named_modules)
+    keras_layer: Any  # the Dense / Conv1D / Conv2D itself
+    #: Dense after a flatten: Keras kernel row r holds torch weight column rows[r]
+    rows: np.ndarray | None = None
+    layout: str = ""  # how rows was decided, for messages
+
+    def entries(self):
+        """(torch name, torch parameter, Keras variable, kind) for weight and bias."""
+        prefix = f"{self.path}." if self.path else ""
+        t, k = self.torch_module, self.keras_layer
+        out = [(prefix + "weight", t.weight, k.kernel, "weight")]
+        if t.bias is not None:
+            out.append((prefix + "bias", t.bias, k.bias, "bias"))
+        return out
+
+    # -- the layouts ---------------------------------------------------------------
+    def to_keras(self, kind: str, w: np.ndarray) -> np.ndarray:
+        if kind == "bias":
+            return w
+        if w.ndim == 2:  # Linear (out, in) -> Dense (in, out)
+            w = w.T
+            return w[self.rows] if self.rows is not None else w
+        axes = {3: (2, 1, 0), 4: (2, 3, 1, 0)}[w.ndim]  # (out, in, k...) -> (k..., in, out)
+        return np.transpose(w, axes)
+
+    def to_torch(self, kind: str, w: np.ndarray) -> np.ndarray:
+        if kind == "bias":
+            return w
+        if w.ndim == 2:
+            if self.rows is not None:
+                unpermuted = np.empty_like(w)
+                unpermuted[self.rows] = w
+                w = unpermuted
+            return w.T
+        return np.transpose(w, _tfm().TORCH_AXES[w.ndim])
+
+    def keras_shape(self, kind: str, torch_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return _shape(self.to_keras(kind, np.empty(torch_shape, dtype=np.uint8)))
+
+
+# -- which torch layer goes with which Keras layer -------------------------------------
+
+
+def _torch_kinds():
+    nn = _torch().nn
+    return {nn.Linear: "Dense", nn.Conv1d: "Conv1D", nn.Conv2d: "Conv2D"}
+
+
+def _torch_shapes(module) -> str:
+    return ", ".join(f"{n} {_shape(p)}" for n, p in module.named_parameters(recurse=False)) or "no parameters"
+
+
+def _keras_shapes(layer) -> str:
+    return ", ".join(f"{v.name} {_shape(v)}" for v in layer.weights) or "no weights"
+
+
+def _has_params(module) -> bool:
+    return any(True for _ in module.parameters())
+
+
+def _check_torch_leaf(module, path: str) -> None:
+    if not isinstance(module, tuple(_torch_kinds())):
+        raise AdapterError(f"layer path {_where(path)}: torch {type(module).__name__} ({_torch_shapes(module)}) "
+                           f"is not supported by the adapter (supported: Linear, Conv1d, Conv2d)")
+    if getattr(module, "padding_mode", "zeros") != "zeros":
+        raise AdapterError(f"layer path {_where(path)}: torch {type(module).__name__} with padding_mode="
+                           f"{module.padding_mode!r} is not supported (the Keras ports pad with zeros)")
+
+
+def _torch_weighted(module, prefix: str):
+    """The torch modules that hold parameters, in registration order; custom parameters raise."""
+    for name, m in module.named_modules(prefix=prefix):
+        own = list(m.named_parameters(recurse=False))
+        if not own:
+            continue
+        if any(True for _ in m.children()):
+            raise AdapterError(f"layer path {_where(name)}: parameters {[n for n, _ in own]} of torch "
+                               f"{type(m).__name__} are not inside a supported layer (Linear, Conv1d, Conv2d)")
+        _check_torch_leaf(m, name)
+        yield name, m
+
+
+def _keras_weight_layer(layer, path: str):
+    """The Dense/Conv holding ``layer``'s weights; None when it has none; raises when unsupported."""
+    tfm = _tfm()
+    w = tfm.weight_layer(layer)
+    if w is not None:
+        if not w.built or not w.weights:
+            raise AdapterError(f"Keras {type(w).__name__} at {_where(path)} is not built: call the model once "
+                               f"or build it before adapting weights")
+        return w
+    if layer.weights:
+        raise AdapterError(f"Keras {type(layer).__name__} at {_where(path)} ({_keras_shapes(layer)}) is not "
+                           f"supported by the adapter (supported: Dense, Conv1D, Conv2D)")
+    return None
+
+
+def _link(tpath, tmod, kpath, klayer) -> Link:
+    """Pair one torch leaf with one Keras weight layer, checking that they compute the same thing."""
+    kind = _torch_kinds()[next(c for c in _torch_kinds() if isinstance(tmod, c))]
+    keras = _keras()
+    kcls = {"Dense": keras.layers.Dense, "Conv1D": keras.layers.Conv1D, "Conv2D": keras.layers.Conv2D}[kind]
+    if not isinstance(klayer, kcls):
+        raise AdapterError(f"layer path {_where(tpath)}: torch {type(tmod).__name__} ({_torch_shapes(tmod)}) "
+                           f"is paired with Keras {type(klayer).__name__} at {_where(kpath)} ({_keras_shapes(klayer)}); "
+                           f"it needs a {kind}")
+    if kind != "Dense":
+        strides = tuple(getattr(klayer, "torch_strides", klayer.strides))
+        for what, t, k in (("stride", tmod.stride, strides), ("dilation", tmod.dilation, tuple(klayer.dilation_rate)),
+                           ("groups", tmod.groups, klayer.groups)):
+            if tuple(np.atleast_1d(t)) != tuple(np.atleast_1d(k)):
+                raise AdapterError(f"layer path {_where(tpath)}: torch {type(tmod).__name__} has {what} {t}, "
+                                   f"Keras {type(klayer).__name__} at {_where(kpath)} has {k}")
+    has_bias = tmod.bias is not None
+    if has_bias != bool(klayer.use_bias):
+        t = f"a bias {_shape(tmod.bias)}" if has_bias else "no bias"
+        k = f"a bias {_shape(klayer.bias)}" if klayer.use_bias else "no bias"
+        raise AdapterError(f"layer path {_where(tpath)}: torch {type(tmod).__name__} has {t}, Keras "
+                           f"{type(klayer).__name__} at {_where(kpath)} has {k}: a weight would be left out")
+    return Link(tpath, tmod, kpath, klayer)
+
+
+# -- the flatten-order trap -----------------------------------------------------------
+
+
+def flatten_rows(keras_shape: Sequence[int], order: Sequence[int]) -> np.ndarray | None:
+    """Row r of the Dense kernel after Keras flattens a map of ``keras_shape`` is torch's
+    flattened index ``rows[r]``; Keras axis i is torch axis ``order[i]`` (channels_last
+    2-D: order (1, 2, 0)). None when the two flatten alike."""
+    order = tuple(order)
+    if order == tuple(range(len(order))):
+        return None
+    torch_shape = [0] * len(order)
+    for i, o in enumerate(order):
+        torch_shape[o] = int(keras_shape[i])
+    rows = np.arange(math.prod(torch_shape)).reshape(torch_shape).transpose(order).ravel()
+    return None if np.array_equal(rows, np.arange(rows.size)) else rows  # singleton axes: the same order
+
+
+def _channels_last(rank: int) -> tuple[int, ...]:
+    """Keras axes (spatial..., C) as torch axes (C, spatial...)."""
+    return tuple(range(1, rank)) + (0,)
+
+
+def _is_sequence(obj) -> bool:
+    """A keras.Sequential (not a PaddedConv, which stands for one torch layer) or a list of layers."""
+    keras = _keras()
+    return isinstance(obj, (list, tuple)) or (isinstance(obj, keras.Sequential) and not isinstance(obj, _tfm().PaddedConv))
+
+
+def _keras_sequence(obj, prefix: str):
+    """The Keras layers of a Sequential (or list) in call order, nested Sequentials opened."""
+    tfm = _tfm()
+    for name, child in tfm.named_children(obj):
+        path = f"{prefix}.{name}" if prefix else name
+        if _is_sequence(child):
+            yield from _keras_sequence(child, path)
+        elif tfm.named_children(child) and child.weights:
+            raise AdapterError(f"Keras {type(child).__name__} at {_where(path)} is a subclassed layer inside a "
+                               f"Sequential; pair it by name from a subclassed model instead")
+        else:
+            yield path, child
+
+
+def _sequence_layouts(items) -> dict[str, tuple[np.ndarray | None, str]]:
+    """Walk Keras layers in call order and find, for each Dense that reads a flattened map,
+    how its rows map to torch's C, H, W flatten."""
+    keras = _keras()
+    tfm = _tfm()
+    L = keras.layers
+    keep = (L.ReLU, L.Activation, L.LeakyReLU, L.ELU, L.PReLU, L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D,
+            L.MaxPooling1D, L.MaxPooling2D, L.AveragePooling1D, L.AveragePooling2D, L.ZeroPadding1D,
+            L.ZeroPadding2D, L.Cropping1D, L.Cropping2D, L.UpSampling1D, L.UpSampling2D, L.Identity,
+            L.InputLayer, tfm.TorchPooling2D)
+    glob = (L.GlobalAveragePooling1D, L.GlobalAveragePooling2D, L.GlobalMaxPooling1D, L.GlobalMaxPooling2D)
+    order = None  # Keras axis i of the current map is torch axis order[i]; None: flat, or the model input
+    pending = None  # (rows, why) for the next Dense
+    out = {}
+    for path, layer in items:
+        w = tfm.weight_layer(layer)
+        if isinstance(w, (L.Conv1D, L.Conv2D)):
+            rank = len(w.kernel_size) + 1
+            order = _channels_last(rank) if w.data_format == "channels_last" else tuple(range(rank))
+            pending = None
+        elif isinstance(w, L.Dense):
+            if pending is not None:
+                out[path] = pending
+                pending, order = None, None
+            elif order is not None and order != tuple(range(len(order))):
+                raise AdapterError(f"Keras Dense at {_where(path)} acts on the last axis of a channels_last map, "
+                                   f"where torch's Linear acts on the last spatial axis: flatten first")
+        elif isinstance(layer, (L.Flatten, L.Reshape)):
+            if isinstance(layer, L.Reshape) and len(layer.target_shape) != 1:
+                if order is not None:
+                    raise AdapterError(f"Keras Reshape{tuple(layer.target_shape)} at {_where(path)}: the adapter "
+                                       f"cannot follow a reshape of a channels_last map other than a flatten")
+                continue
+            if order is None:
+                continue
+            try:
+                shape = tuple(layer.input.shape[1:])
+            except (AttributeError, ValueError) as exc:
+                raise AdapterError(f"Keras {type(layer).__name__} at {_where(path)} has no known input shape: build "
+                                   f"the Sequential (call it once, or model.build(shape)) before adapting") from exc
+            if any(d is None for d in shape) or len(shape) != len(order):
+                raise AdapterError(f"Keras {type(layer).__name__} at {_where(path)}: input shape {shape} does not "
+                                   f"match a map of {len(order)} axes with static sizes")
+            eff = order
+            if getattr(layer, "data_format", "channels_last") == "channels_first" and len(order) > 1:
+                eff, shape = order[1:] + order[:1], shape[1:] + shape[:1]  # Keras moves axis 1 last first
+            rows = flatten_rows(shape, eff)
+            why = f"flattened {shape} with torch axes {eff}"
+            pending = (rows, why) if rows is not None else None
+            order = None
+        elif isinstance(layer, L.Permute):
+            if order is not None:
+                order = tuple(order[d - 1] for d in layer.dims)
+        elif isinstance(layer, glob):
+            if not getattr(layer, "keepdims", False):
+                order = None
+        elif isinstance(layer, keep) or order is None:
+            continue
+        else:
+            raise AdapterError(f"Keras {type(layer).__name__} at {_where(path)}: the adapter cannot tell how it "
+                               f"moves the axes of a channels_last map on the way to a Dense")
+    return out
+
+
+def _declared_layouts(kmodel, prefix: str, links: list[Link]) -> dict[str, tuple[np.ndarray | None, str]]:
+    keras = _keras()
+    layout = getattr(kmodel, "flatten_layout", None)
+    if layout is None:
+        kinds = {type(l.keras_layer) for l in links}
+        if any(issubclass(k, keras.layers.Dense) for k in kinds) and any(
+                issubclass(k, (keras.layers.Conv1D, keras.layers.Conv2D)) for k in kinds):
+            raise AdapterError(f"Keras {type(kmodel).__name__} at {_where(prefix)} has convolutions and Dense layers "
+                               f"but no flatten_layout: declare how its Dense layers read flattened maps, e.g. "
+                               f"flatten_layout = {{'fc1': (2, 2, 64)}} for an (H, W, C) map flattened channels_last, "
+                               f"{{'fc1': None}} if it flattens C, H, W, or {{}}")
+        return {}
+    if not isinstance(layout, Mapping):
+        raise AdapterError(f"Keras {type(kmodel).__name__}.flatten_layout must be a dict, not {type(layout).__name__}")
+    out = {}
+    for key, shape in layout.items():
+        path = f"{prefix}.{key}" if prefix else key
+        if shape is None:
+            out[path] = (None, "declared channels-first")
+            continue
+        shape = tuple(int(d) for d in shape)
+        out[path] = (flatten_rows(shape, _channels_last(len(shape))), f"declared channels_last {shape}")
+    return out
+
+
+def _pair(tmod, kobj, tpath: str, kpath: str) -> list[Link]:
+    nn = _torch().nn
+    own = list(tmod.named_parameters(recurse=False))
+    if own and not any(True for _ in tmod.children()):  # a torch layer: one Keras weight layer
+        _check_torch_leaf(tmod, tpath)
+        items = list(_keras_sequence(kobj, kpath)) if _is_sequence(kobj) else [(kpath, kobj)]
+        weighted = [(p, w) for p, l in items if (w := _keras_weight_layer(l, p)) is not None]
+        if len(weighted) != 1:
+            raise AdapterError(f"layer path {_where(tpath)}: torch {type(tmod).__name__} ({_torch_shapes(tmod)}) "
+                               f"needs one Keras weight layer at {_where(kpath)}, found {len(weighted)}")
+        return [_link(tpath, tmod, kpath, weighted[0][1])]
+    if isinstance(tmod, (nn.Sequential, nn.ModuleList)):
+        return _pair_in_order(tmod, kobj, tpath, kpath)
+    return _pair_by_name(tmod, kobj, tpath, kpath)
+
+
+def _pair_in_order(tmod, kobj, tpath: str, kpath: str) -> list[Link]:
+    """Sequential / ModuleList: the i-th weighted torch layer goes with the i-th weighted Keras layer."""
+    tlayers = list(_torch_weighted(tmod, tpath))
+    if _is_sequence(kobj):
+        kitems = list(_keras_sequence(kobj, kpath))
+    elif _tfm().weight_layer(kobj) is not None:
+        kitems = [(kpath, kobj)]
+    else:
+        raise AdapterError(f"layer path {_where(tpath)}: torch {type(tmod).__name__} is paired by order, but Keras "
+                           f"{type(kobj).__name__} at {_where(kpath)} is neither a Sequential nor a list of layers")
+    klayers = [(p, w) for p, l in kitems if (w := _keras_weight_layer(l, p)) is not None]
+    for i in range(max(len(tlayers), len(klayers))):
+        if i >= len(klayers):
+            p, m = tlayers[i]
+            raise AdapterError(f"layer path {_where(p)}: torch {type(m).__name__} ({_torch_shapes(m)}) has no Keras "
+                               f"counterpart: the Keras model has only {len(klayers)} weighted layers")
+        if i >= len(tlayers):
+            p, l = klayers[i]
+            raise AdapterError(f"Keras {type(l).__name__} at {_where(p)} ({_keras_shapes(l)}) has no torch "
+                               f"counterpart: the torch model has only {len(tlayers)} weighted layers")
+    links = [_link(tp, tm, kp, kl) for (tp, tm), (kp, kl) in zip(tlayers, klayers)]
+    layouts = _sequence_layouts(kitems)
+    for link in links:
+        rows, why = layouts.get(link.keras_path, (None, ""))
+        n_in = _shape(link.keras_layer.kernel)[0]
+        if rows is not None and len(rows) != n_in:
+            raise AdapterError(f"layer path {_where(link.path)}: the Flatten before Keras Dense at "
+                               f"{_where(link.keras_path)} gives {len(rows)} features ({why}), the Dense reads {n_in}")
+    return [dataclasses.replace(l, rows=layouts[l.keras_path][0], layout=layouts[l.keras_path][1])
+            if l.keras_path in layouts else l for l in links]
+
+
+def _pair_by_name(tmod, kobj, tpath: str, kpath: str) -> list[Link]:
+    """A subclassed module: each torch attribute goes with the Keras attribute of the same name."""
+    tfm = _tfm()
+    own = [n for n, _ in tmod.named_parameters(recurse=False)]
+    if own:
+        raise AdapterError(f"layer path {_where(tpath)}: parameters {own} of torch {type(tmod).__name__} are not "
+                           f"inside a supported layer (Linear, Conv1d, Conv2d)")
+    kchildren = dict(tfm.named_children(kobj))
+    links, used = [], set()
+    for name, tchild in tmod.named_children():
+        if not _has_params(tchild):
+            continue
+        tp = f"{tpath}.{name}" if tpath else name
+        kp = f"{kpath}.{name}" if kpath else name
+        if name not in kchildren:
+            raise AdapterError(f"layer path {_where(tp)}: torch {type(tchild).__name__} "
+                               f"({_torch_shapes(tchild) if not any(True for _ in tchild.children()) else 'a container'}) "
+                               f"has no Keras counterpart: {type(kobj).__name__} has no attribute {name!r}")
+        used.add(name)
+        links += _pair(tchild, kchildren[name], tp, kp)
+    for name, kchild in kchildren.items():
+        weights = kchild.weights if not isinstance(kchild, (list, tuple)) else [w for c in kchild for w in c.weights]
+        if name not in used and weights:
+            kp = f"{kpath}.{name}" if kpath else name
+            shapes = ", ".join(f"{w.name} {_shape(w)}" for w in weights)
+            raise AdapterError(f"Keras {type(kchild).__name__} at {_where(kp)} ({shapes}) has no torch counterpart: "
+                               f"torch {type(tmod).__name__} has no attribute {name!r} with parameters")
+    layouts = _declared_layouts(kobj, kpath, links)
+    by_path = {l.keras_path: l for l in links}
+    for path, (rows, why) in layouts.items():
+        link = by_path.get(path)
+        if link is None or not isinstance(link.keras_layer, _keras().layers.Dense):
+            raise AdapterError(f"{type(kobj).__name__}.flatten_layout names {path!r}, which is not a Dense layer paired "
+                               f"with a torch Linear")
+        n_in = _shape(link.keras_layer.kernel)[0]
+        if rows is not None and len(rows) != n_in:
+            raise AdapterError(f"layer path {_where(link.path)}: flatten_layout ({why}) has {len(rows)} features, "
+                               f"but Keras Dense at {_where(path)} reads {n_in}")
+    return [dataclasses.replace(l, rows=layouts[l.keras_path][0], layout=layouts[l.keras_path][1])
+            if l.keras_path in layouts else l for l in links]
+
+
+def plan(torch_model, keras_model) -> list[Link]:
+    """Pair every torch layer with parameters with the Keras layer holding its weights."""
+    torch = _torch()
+    if not isinstance(torch_model, torch.nn.Module):
+        raise AdapterError(f"the torch side must be an nn.Module, not {type(torch_model).__name__}")
+    if not isinstance(keras_model, (_keras().layers.Layer, list, tuple)):
+        raise AdapterError(f"the Keras side must be a Keras layer or model, not {type(keras_model).__name__}")
+    links = _pair(torch_model, keras_model, "", "")
+    _check_complete(links, torch_model, keras_model)
+    return links
+
+
+def _keras_weights(keras_model) -> list:
+    if isinstance(keras_model, (list, tuple)):
+        return [w for layer in keras_model for w in layer.weights]
+    return list(keras_model.weights)
+
+
+def _check_complete(links: list[Link], torch_model, keras_model) -> None:
+    """Every torch parameter used and every Keras weight filled, exactly once."""
+    used_t = {id(p) for l in links for _, p, _, _ in l.entries()}
+    used_k = [id(v) for l in links for _, _, v, _ in l.entries()]
+    left_t = [n for n, p in torch_model.named_parameters() if id(p) not in used_t]
+    if left_t:
+        raise AdapterError(f"torch parameters {left_t} would not be used")
+    left_k = [f"{v.path} {_shape(v)}" for v in _keras_weights(keras_model) if id(v) not in set(used_k)]
+    if left_k:
+        raise AdapterError(f"Keras weights {left_k} would not be filled")
+    if len(used_k) != len(set(used_k)):
+        raise AdapterError("a Keras weight would be filled twice (a layer paired with two torch layers)")
+
+
+# -- moving values --------------------------------------------------------------------
+
+
+def keras_values(torch_model, keras_model, state: Mapping[str, Any] | None = None) -> list[np.ndarray]:
+    """The torch parameters (or ``state``: name -> array in torch layout) in Keras layout,
+    one array per ``keras_model.weights`` entry."""
+    links = plan(torch_model, keras_model)
+    names = [n for n, _ in torch_model.named_parameters()]
+    if state is not None:
+        missing = [n for n in names if n not in state]
+        extra = [n for n in state if n not in names]
+        if missing or extra:
+            raise AdapterError(f"state does not match the parameters of torch {type(torch_model).__name__}: "
+                               f"missing {missing}, not parameters {extra}")
+    by_var = {}
+    for link in links:
+        for name, param, var, kind in link.entries():
+            value = np.asarray(to_numpy(state[name] if state is not None else param))
+            if _shape(value) != _shape(param):
+                raise AdapterError(f"layer path {_where(link.path)}: {name} is {_shape(value)}, torch "
+                                   f"{type(link.torch_module).__name__} has {_shape(param)}")
+            target = link.keras_shape(kind, _shape(param))
+            if target != _shape(var):
+                raise AdapterError(f"layer path {_where(link.path)}: torch {name} {_shape(param)} maps to Keras shape "
+                                   f"{target}, but {type(link.keras_layer).__name__} at {_where(link.keras_path)} has "
+                                   f"{var.name} {_shape(var)}")
+            if np.dtype(value.dtype) != np.dtype(var.dtype):
+                raise AdapterError(f"layer path {_where(link.path)}: {name} is {value.dtype}, Keras {var.path} is "
+                                   f"{var.dtype}: copying would round; use the same dtype on both sides")
+            by_var[id(var)] = link.to_keras(kind, value)
+    return [by_var[id(v)] for v in _keras_weights(keras_model)]
+
+
+def torch_values(keras_model, torch_model, values: Sequence[Any] | None = None) -> dict[str, np.ndarray]:
+    """The Keras weights (or ``values``, one per ``keras_model.weights`` entry, e.g. their
+    gradients) in torch layout, keyed by torch parameter name."""
+    links = plan(torch_model, keras_model)
+    weights = _keras_weights(keras_model)
+    if values is None:
+        values = weights
+    values = list(values)
+    if len(values) != len(weights):
+        raise AdapterError(f"{len(values)} values for {len(weights)} Keras weights of {type(keras_model).__name__}")
+    index = {id(v): i for i, v in enumerate(weights)}
+    out = {}
+    for link in links:
+        for name, param, var, kind in link.entries():
+            value = values[index[id(var)]]
+            if value is None:
+                raise AdapterError(f"layer path {_where(link.path)}: no value for Keras {var.path} (a None gradient?)")
+            value = np.asarray(to_numpy(value))
+            if _shape(value) != _shape(var):
+                raise AdapterError(f"layer path {_where(link.path)}: the value for Keras {var.path} is "
+                                   f"{_shape(value)}, the weight is {_shape(var)}")
+            out[name] = link.to_torch(kind, value)
+            if _shape(out[name]) != _shape(param):
+                raise AdapterError(f"layer path {_where(link.path)}: Keras {var.path} {_shape(var)} maps to torch "
+                                   f"shape {_shape(out[name])}, but torch {name} is {_shape(param)}")
+    return {n: out[n] for n, _ in torch_model.named_parameters()}
+
+
+def torch_to_keras(torch_model, keras_model, state: Mapping[str, Any] | None = None) -> None:
+    """Copy torch's parameters (or ``state`` in torch layout) into the Keras model."""
+    for var, value in zip(_keras_weights(keras_model), keras_values(torch_model, keras_model, state)):
+        var.assign(value)
+
+
+def keras_to_torch(keras_model, torch_model, values: Sequence[Any] | None = None) -> None:
+    """Copy the Keras weights (or ``values``) into the torch model's parameters."""
+    torch = _torch()
+    converted = torch_values(keras_model, torch_model, values)
+    params = dict(torch_model.named_parameters())
+    for name, value in converted.items():
+        p = params[name]
+        if np.dtype(value.dtype) != np.dtype(str(p.dtype).removeprefix("torch.")):
+            raise AdapterError(f"torch {name} is {p.dtype}, the Keras value is {value.dtype}: copying would round; "
+                               f"use the same dtype on both sides")
+    with torch.no_grad():
+        for name, value in converted.items():
+            params[name].copy_(torch.from_numpy(np.ascontiguousarray(value)))
