@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "TF32's unit roundoff in the tolerance model")
     for sp in (run, chk):
         sp.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+        sp.add_argument("--report", metavar="PATH.html",
+                        help="also write a self-contained HTML report (table and error/tolerance plot)")
         sp.add_argument("--verbose", "-v", action="store_true", help="a row per comparison, not only per case")
     return p
 
@@ -148,7 +150,40 @@ def _report(results, args, what: str, title: str = "equivalence run") -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         with open(args.json, "w") as f:
             json.dump(payload, f, indent=1, allow_nan=False)
+    if getattr(args, "report", None):
+        from .report import write_html
+
+        write_html(results, args.report, versions(), settings())
+        console.print(f"report: {args.report}")
     return 0 if not failed else 1
+
+
+def run_with_progress(jobs, run, delay: float = 2.0):
+    """``[run(job) for job in jobs]``, with a progress bar on a terminal once the run takes
+    longer than ``delay`` seconds (never in logs or pipes)."""
+    import time
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    jobs = list(jobs)
+    console = Console(stderr=True)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                        console=console, transient=True)
+    task = progress.add_task("cases", total=len(jobs))
+    start, shown, results = time.monotonic(), False, []
+    try:
+        for job in jobs:
+            if not shown and console.is_terminal and time.monotonic() - start > delay:
+                progress.start()
+                shown = True
+            progress.update(task, description=str(job[0].name))
+            results.append(run(job))
+            progress.advance(task)
+    finally:
+        if shown:
+            progress.stop()
+    return results
 
 
 def cmd_run(args) -> int:
@@ -156,7 +191,8 @@ def cmd_run(args) -> int:
 
     cases = _select(args)
     make_ctx = _contexts(args)
-    results = [run_case(case, make_ctx(dtype)) for dtype in args.dtype for case in cases if dtype in case.dtypes]
+    jobs = [(case, make_ctx(dtype)) for dtype in args.dtype for case in cases if dtype in case.dtypes]
+    results = run_with_progress(jobs, lambda job: run_case(*job))
     return _report(results, args, f"{len(cases)} cases x {len(args.dtype)} dtypes")
 
 

@@ -80,3 +80,23 @@ def test_two_runs_write_identical_results(tmp_path):
     assert a["results"] == b["results"]
     assert a["settings"]["torch_deterministic_algorithms"] and a["settings"]["tf_op_determinism"]
     assert not a["settings"]["torch_cudnn_allow_tf32"] and not a["settings"]["tf_tensor_float_32_execution"]
+
+
+def test_html_report_is_self_contained(tmp_path):
+    path = tmp_path / "r.html"
+    assert main(["run", "--case", "autograd.norm_grad", "--dtype", "float32", "--report", str(path)]) == 0
+    text = path.read_text()
+    assert "data:image/png;base64," in text  # the plot is embedded, not linked
+    assert "autograd.norm_grad" in text and "torch~tf" in text
+    assert "<script" not in text and "http" not in text.replace("http-equiv", "")
+
+
+def test_progress_runs_every_job_in_order():
+    from equivalence.cli import run_with_progress
+
+    class Job:
+        def __init__(self, name):
+            self.name = name
+
+    jobs = [(Job(f"j{i}"), i) for i in range(5)]
+    assert run_with_progress(jobs, lambda job: job[1] * 2, delay=0.0) == [0, 2, 4, 6, 8]
