@@ -11,10 +11,15 @@ and the elementwise magnitudes (the same call on |x|, |w| and |cotangent|).
 tests/test_functional_properties.py draws many more configurations.
 """
 
+from types import SimpleNamespace
+
 import numpy as np
+
+from tf_impl import functional as tf_F
 
 from ..calls import Call, as_case
 from ..case import register
+from ..frameworks import tf
 
 S001 = "seed 001 §4.3 (In [22], [25], [26])"
 S_CONV = "seed 001 §4.4 (In [27], [28]); seed 000 §4"
@@ -207,3 +212,49 @@ _grid("mse_loss", "sum", 82, {"input": (6, 5), "target": (6, 5)}, reduction="sum
 _grid("mse_loss", "none", 83, {"input": (6, 5), "target": (6, 5)}, reduction="none")
 _grid("mse_loss", "weighted_mean", 84, {"input": (6, 5), "target": (6, 5), "weight": (6, 5)},
       transform=lambda a, rng: {**a, "weight": np.abs(a["weight"]) + 0.1})
+
+
+# -- negative controls: plausible wrong ports the comparison must catch ---------------------------------
+
+def _zero_padded_max_pool2d(input, kernel_size, stride=None, padding=0, **options):
+    """Keras-style ZeroPadding2D + MaxPool2D: the zeros beat negative activations at the border."""
+    x = tf().pad(input, [[0, 0], [0, 0], [padding, padding], [padding, padding]])
+    return tf_F.max_pool2d(x, kernel_size, stride, 0, **options)
+
+
+def _reduce_max_pool2d(input, kernel_size, **options):
+    """Non-overlapping blocks through tf.reduce_max, whose gradient splits evenly among tied maxima."""
+    n, c, h, w = input.shape
+    kh, kw = kernel_size
+    return tf().reduce_max(tf().reshape(input, [n, c, h // kh, kh, w // kw, kw]), axis=[3, 5])
+
+
+def _argmax_max_pool2d(input, kernel_size, return_indices=False, **options):
+    """tf.nn.max_pool_with_argmax: its flat indices count NHWC positions ((y*W + x)*C + c), not y*W + x."""
+    y, i = tf().nn.max_pool_with_argmax(tf().transpose(input, [0, 2, 3, 1]), kernel_size, kernel_size, "VALID")
+    return tf().transpose(y, [0, 3, 1, 2]), tf().transpose(i, [0, 3, 1, 2])
+
+
+def _keras_same_conv2d(input, weight, bias=None, stride=1, padding=0, **options):
+    """Keras Conv2D(padding='same') for torch's padding=1 at stride 2: TF pads (0, 1), torch (1, 1)."""
+    y = tf().nn.conv2d(tf().transpose(input, [0, 2, 3, 1]), tf().transpose(weight, [2, 3, 1, 0]), stride, "SAME")
+    return tf().transpose(y + bias, [0, 3, 1, 2])
+
+
+_NEGATIVE = (
+    ("max_pool2d", "zero_padding", _zero_padded_max_pool2d, {"input": (2, 3, 7, 7)}, _negative,
+     dict(kernel_size=3, stride=2, padding=1)),
+    ("max_pool2d", "tie_gradient_split", _reduce_max_pool2d, {}, lambda a, rng: {"input": POOL_X},
+     dict(kernel_size=(1, 2))),
+    ("max_pool2d", "nhwc_argmax_indices", _argmax_max_pool2d, {"input": (1, 3, 4, 4)}, None,
+     dict(kernel_size=(2, 2), return_indices=True)),
+    ("conv2d", "keras_same_padding", _keras_same_conv2d, {"input": (2, 3, 8, 8), "weight": W2, "bias": (4,)}, None,
+     dict(stride=2, padding=1)),
+)
+for _i, (_op, _name, _wrong, _shapes, _transform, _options) in enumerate(_NEGATIVE):
+    _rng = np.random.default_rng(90 + _i)
+    _arrays = {k: _rng.standard_normal(s) for k, s in _shapes.items()}
+    _arrays = _transform(_arrays, _rng) if _transform else _arrays
+    register(as_case(f"functional.negative.{_op}_{_name}", "docs/pitfalls.md (padding and pooling)",
+                     Call(_op, {**_arrays, **_options}), seed=90 + _i, expect="differ",
+                     tf_module=SimpleNamespace(**{_op: _wrong}), doc=_wrong.__doc__))
