@@ -184,6 +184,18 @@ def _abs_run(call: Call, inputs64, abs_tensors: bool) -> dict[str, np.ndarray]:
     return {k: v.detach().numpy() for k, v in out.items()}
 
 
+def _abs_runner(call: Call, abs_tensors: bool):
+    """_abs_run, computed once per set of inputs (the quantities of one run share it)."""
+    last: dict = {}
+
+    def run(inputs64):
+        if last.get("inputs") is not inputs64:
+            last["inputs"], last["values"] = inputs64, _abs_run(call, inputs64, abs_tensors)
+        return last["values"]
+
+    return run
+
+
 def quantities(call: Call) -> tuple[Q, ...]:
     """The compared quantities of a call, each with its operation count n and, where values cancel, magnitude."""
     op, o = call.op, call.args
@@ -192,8 +204,10 @@ def quantities(call: Call) -> tuple[Q, ...]:
     wrt = call.differentiated
     if op in ("conv1d", "conv2d", "linear", "avg_pool1d", "avg_pool2d"):
         # linear in each argument: the same call on |x|, |w|, |b| with |cotangent| gives sum |x_i||y_i| everywhere
+        magnitudes = _abs_runner(call, abs_tensors=True)
+
         def mag(name):
-            return lambda inputs64, ref: _abs_run(call, inputs64, abs_tensors=True)[name]
+            return lambda inputs64, ref: magnitudes(inputs64)[name]
     else:
         mag = None
     qs = []
@@ -231,8 +245,8 @@ def quantities(call: Call) -> tuple[Q, ...]:
             qs.append(Q("indices", "forward", n=0))
         # the cotangents of the c windows that pick an element are added: c-1 roundings (0: no overlap, exact)
         c = _pool_coverage(call, out_shape)
-        qs.append(Q("grad:input", "grad", n=max(c - 1, 0),
-                    magnitude=lambda inputs64, ref: _abs_run(call, inputs64, abs_tensors=False)["grad:input"]))
+        at_x = _abs_runner(call, abs_tensors=False)  # the windows' choices at x itself, |cotangent| summed
+        qs.append(Q("grad:input", "grad", n=max(c - 1, 0), magnitude=lambda inputs64, ref: at_x(inputs64)["grad:input"]))
     elif op == "relu":
         qs.append(Q("out", "forward", n=0))  # max(x, 0): exact
         qs.append(Q("grad:input", "grad", n=0))  # cotangent or 0: exact

@@ -309,6 +309,10 @@ def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, 
                          axis=-1, keepdims=True)
     # torch scans a window row by row and keeps the first maximum: it alone gets the gradient
     tap = tf.reduce_min(tf.where(valid & (taps == best), tap_ids, k), axis=-1)
+    # a dilated window can lie entirely in the padding (pytorch #114216): torch returns -inf there, with the
+    # index of its first tap at or after position 0 in each axis (outside the input; no gradient flows)
+    first = (np.argmax(rows >= 0, axis=1)[:, None] * kernel[1] + np.argmax(cols >= 0, axis=1)[None, :])
+    tap = tf.where(tap == k, tf.constant(first, tap.dtype), tap)
     if floating:  # ...unless there is a NaN: torch's `val > maxval || isnan(val)` keeps the last NaN
         last_nan = tf.reduce_max(tf.where(tf.math.is_nan(taps), tap_ids, -1), axis=-1)
         tap = tf.where(last_nan >= 0, last_nan, tap)
@@ -416,18 +420,24 @@ def linear(input, weight, bias=None):
 
 # -- relu -----------------------------------------------------------------------------------------------
 
+def _threshold(x):
+    # torch's rule: x <= 0 gives 0, anything else passes, NaN included, value and gradient alike
+    # (tf.nn.relu's gradient is 0 at NaN)
+    return tf.where(x <= 0, tf.zeros_like(x), x)
+
+
 def relu(input, inplace=False):
-    """max(x, 0) elementwise; NaN stays NaN and the gradient at 0 is 0, as in torch."""
+    """max(x, 0) elementwise; the gradient is 0 where x <= 0 and passes elsewhere (NaN too), as in torch."""
     if inplace:
         if not isinstance(input, tf.Variable):
             raise TypeError("relu: inplace=True needs a tf.Variable (a tf.Tensor is immutable); "
                             "use inplace=False and rebind the name")
-        input.assign(tf.nn.relu(input))
+        input.assign(_threshold(input))
         return input
     x = _tensor(input, "input", "relu")
     if not (x.dtype.is_floating or x.dtype.is_integer):
         raise TypeError(f"relu: input must be a real-valued tensor, got {x.dtype.name}")
-    return tf.nn.relu(x)
+    return _threshold(x)
 
 
 # -- mse_loss -------------------------------------------------------------------------------------------
