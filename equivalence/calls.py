@@ -228,8 +228,9 @@ def quantities(call: Call) -> tuple[Q, ...]:
     elif op == "linear":
         w = call.tensors["weight"]
         rows = math.prod(x.shape[:-1])
-        qs.append(Q("out", "forward", n=w.shape[1] + ("bias" in wrt), magnitude=mag("out")))  # in_features, + bias
-        qs.append(Q("grad:input", "grad", n=w.shape[0], magnitude=mag("grad:input")))  # out_features terms
+        out_features = w.shape[0] if w.ndim == 2 else 1  # a 1-D weight is a single output
+        qs.append(Q("out", "forward", n=w.shape[-1] + ("bias" in wrt), magnitude=mag("out")))  # in_features, + bias
+        qs.append(Q("grad:input", "grad", n=out_features, magnitude=mag("grad:input")))  # out_features terms
         qs.append(Q("grad:weight", "param_grad", n=rows, magnitude=mag("grad:weight")))  # a sum over the rows
         if "bias" in wrt:
             qs.append(Q("grad:bias", "param_grad", n=rows, magnitude=mag("grad:bias")))

@@ -219,11 +219,14 @@ def avg_pool_calls(draw, nd: int = 2, max_batch: int = 2, max_channels: int = 3,
 
 @st.composite
 def linear_calls(draw, max_features: int = 6, max_lead_dims: int = 2, max_lead: int = 4) -> Call:
-    """``linear`` calls: input (*, in_features) with 0 to ``max_lead_dims`` leading dims, bias or none."""
+    """``linear`` calls: input (*, in_features) with 0 to ``max_lead_dims`` leading dims, weight
+    (out_features, in_features) with a bias or none, or a 1-D weight (in_features,) without one."""
     in_f, out_f = draw(st.integers(1, max_features)), draw(st.integers(1, max_features))
     lead = draw(st.lists(st.integers(1, max_lead), max_size=max_lead_dims))
-    args = {"input": draw(arrays((*lead, in_f))), "weight": draw(arrays((out_f, in_f))),
-            "bias": draw(arrays((out_f,))) if draw(st.booleans()) else None}
+    vector_weight = draw(st.integers(0, 3)) == 0  # torch refuses a 1-D weight with a bias for 2-D inputs
+    args = {"input": draw(arrays((*lead, in_f))),
+            "weight": draw(arrays((in_f,) if vector_weight else (out_f, in_f))),
+            "bias": draw(arrays((out_f,))) if not vector_weight and draw(st.booleans()) else None}
     return draw(_finish("linear", args, {"bias": None}))
 
 

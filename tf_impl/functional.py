@@ -38,6 +38,8 @@ Deliberate differences, each raising a clear error rather than guessing:
 * ``relu(x, inplace=True)``: a ``tf.Tensor`` is immutable, so in-place needs a
   ``tf.Variable`` (it is assigned and returned); a tensor raises ``TypeError``.
 * ``conv*`` with zero input channels (torch returns a surprising shape) raises.
+* ``linear`` with a 1-D weight and a bias: torch refuses it for a 2-D input
+  only (its ``addmm`` path; 1-D and 3-D inputs pass); here every input passes.
 * the channel and spatial dimensions must be known statically (the batch
   dimension may be ``None`` inside ``tf.function``).
 
@@ -392,30 +394,36 @@ def _broadcasts_to(shape, target) -> bool:
 # -- linear ---------------------------------------------------------------------------------------------
 
 def linear(input, weight, bias=None):
-    """y = x W^T + b over the last axis of x (any leading shape); weight is (out_features, in_features)."""
+    """y = x W^T + b over the last axis of x (any leading shape); weight is (out_features, in_features),
+    or (in_features,) for a single output that is dropped from the shape, as torch's matmul does."""
     op = "linear"
     x, w = _tensor(input, "input", op), _tensor(weight, "weight", op)
     _floating(x, "input", op)
     _same_dtype(x, w, "weight", op)
-    if x.shape.rank == 0:
-        raise ValueError(f"{op}: input must be at least 1-D, got a scalar")
-    if w.shape.rank != 2:
+    if x.shape.rank == 0 or w.shape.rank == 0:
+        raise ValueError(f"{op}: input must be at least 1-D and weight 1-D or 2-D, got input of shape {_shape(x)} "
+                         f"and weight of shape {_shape(w)}")
+    if w.shape.rank > 2:
         raise ValueError(f"{op}: weight must be 2-D (out_features, in_features), got weight of shape {_shape(w)}")
-    out_features, in_features = _static(w.shape, (0, 1), op)
+    in_features = _static(w.shape, (-1,), op)[0]
     if x.shape[-1] != in_features:
         raise ValueError(f"{op}: input of shape {_shape(x)} has {x.shape[-1]} features but weight of shape "
                          f"{_shape(w)} expects {in_features}")
-    lead = tf.shape(x)[:-1]
-    y = tf.matmul(tf.reshape(x, [-1, in_features]), w, transpose_b=True)  # Dense's kernel would be w.T
-    y = tf.reshape(y, tf.concat([lead, [out_features]], axis=0))
+    vector = x.shape.rank == 1
+    if vector:  # torch: a 1-D input is a batch of one, squeezed afterwards
+        x = x[None]
+    w2 = w if w.shape.rank == 2 else w[None]
+    y = tf.matmul(tf.reshape(x, [-1, in_features]), w2, transpose_b=True)  # Dense's kernel would be w.T
+    out = [] if w.shape.rank == 1 else [w.shape[0]]
+    y = tf.reshape(y, tf.concat([tf.shape(x)[:-1], out], axis=0))
     if bias is not None:
         b = _tensor(bias, "bias", op)
         _same_dtype(x, b, "bias", op)
-        out_shape = [*x.shape.as_list()[:-1], out_features]
+        out_shape = [*x.shape.as_list()[:-1], *out]
         if not _broadcasts_to(_shape(b), out_shape):  # torch expands the bias to the output, never the reverse
             raise ValueError(f"{op}: bias of shape {_shape(b)} does not broadcast to the output shape {out_shape}")
         y = y + b
-    return y
+    return y[0] if vector else y
 
 
 # -- relu -----------------------------------------------------------------------------------------------

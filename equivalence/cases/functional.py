@@ -197,6 +197,7 @@ _grid("avg_pool1d", "unbatched", 53, {"input": (3, 9)}, kernel_size=2, stride=1,
 _grid("linear", "batch", 61, {"input": (5, 10), "weight": (4, 10), "bias": (4,)}, positional=3)
 _grid("linear", "leading_dims_no_bias", 62, {"input": (2, 3, 6), "weight": (5, 6)})
 _grid("linear", "vector_input", 63, {"input": (7,), "weight": (3, 7), "bias": (3,)})
+_grid("linear", "vector_weight", 64, {"input": (4, 6), "weight": (6,)}, doc="a 1-D weight: one output, dropped")
 
 
 def _with_zeros(a, rng):
