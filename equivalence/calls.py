@@ -247,7 +247,8 @@ def quantities(call: Call) -> tuple[Q, ...]:
         # the cotangents of the c windows that pick an element are added: c-1 roundings (0: no overlap, exact)
         c = _pool_coverage(call, out_shape)
         at_x = _abs_runner(call, abs_tensors=False)  # the windows' choices at x itself, |cotangent| summed
-        qs.append(Q("grad:input", "grad", n=max(c - 1, 0), magnitude=lambda inputs64, ref: at_x(inputs64)["grad:input"]))
+        qs.append(Q("grad:input", "grad", n=max(c - 1, 0),
+                    magnitude=lambda inputs64, ref: at_x(inputs64)["grad:input"]))
     elif op == "relu":
         qs.append(Q("out", "forward", n=0))  # max(x, 0): exact
         qs.append(Q("grad:input", "grad", n=0))  # cotangent or 0: exact

@@ -68,7 +68,8 @@ def test_mse_loss_broadcasts_with_torch_warning():
                                                    ({"size_average": True, "reduce": True}, "mean")])
 def test_mse_loss_reads_the_deprecated_pair_like_torch(legacy, reduction):
     x, y = np.float32([[1.0, 2.0], [3.0, 5.0]]), np.float32([[0.0, 2.0], [1.0, 1.0]])
-    t_value, t_warnings = _warned(lambda: torch().nn.functional.mse_loss(torch().tensor(x), torch().tensor(y), **legacy))
+    t_F = torch().nn.functional
+    t_value, t_warnings = _warned(lambda: t_F.mse_loss(torch().tensor(x), torch().tensor(y), **legacy))
     f_value, f_warnings = _warned(lambda: tf_F.mse_loss(tf().constant(x), tf().constant(y), **legacy))
     np.testing.assert_array_equal(f_value.numpy(), t_value.numpy())
     assert f"reduction='{reduction}'" in " ".join(t_warnings) and f"reduction='{reduction}'" in " ".join(f_warnings)
@@ -127,7 +128,8 @@ def test_integer_max_pool_and_relu_match_torch(dtype):
     for fn, kw in (("max_pool2d", dict(kernel_size=3, stride=2, padding=1, return_indices=True)), ("relu", {})):
         expected = getattr(torch().nn.functional, fn)(torch().tensor(x), **kw)
         got = getattr(tf_F, fn)(tf().constant(x), **kw)
-        for e, g in zip(expected if isinstance(expected, tuple) else (expected,), got if isinstance(got, tuple) else (got,)):
+        expected, got = (v if isinstance(v, tuple) else (v,) for v in (expected, got))
+        for e, g in zip(expected, got, strict=True):
             np.testing.assert_array_equal(g.numpy(), e.numpy())
 
 
@@ -167,7 +169,8 @@ def test_inside_tf_function_with_an_unknown_batch():
     np.testing.assert_array_equal(graph_i.numpy(), eager_i.numpy())
     eager_avg = tf_F.avg_pool2d(tf().constant(x), 3, 1, 1, count_include_pad=False).numpy()
     m = torch().nn.functional.avg_pool2d(torch().tensor(np.abs(x)).double(), 3, 1, 1, count_include_pad=False).numpy()
-    result = compare(graph_avg.numpy(), eager_avg, pair_tolerance(9 + 1, "float32", "float32", m))  # 9 terms, 1 division
+    # a sum of 9 terms and a division
+    result = compare(graph_avg.numpy(), eager_avg, pair_tolerance(9 + 1, "float32", "float32", m))
     assert result.passed, result
 
     @tf().function(input_signature=[tf().TensorSpec([2, None, 7, 8], tf().float32)])

@@ -9,8 +9,7 @@ call therefore replays verbatim::
     y = F.conv2d(x, w, b, stride=2, padding=1, dilation=2, groups=2)
     y, i = F.max_pool2d(x, 3, 2, 1, ceil_mode=True, return_indices=True)
 
-They run in float32 and float64 (conv, pooling, linear and mse_loss also in
-float16/bfloat16 where TensorFlow has kernels) and are differentiable under
+They are tested in float32 and float64 and are differentiable under
 ``tf.GradientTape``. TensorFlow's own CPU kernels refuse several of these
 cases, so the functions go around them (each workaround is commented where it
 happens):
@@ -21,8 +20,10 @@ happens):
   dilated convolution, then every stride-th output.
 * gradients of grouped convolutions (no CPU kernel): one convolution per group.
 * ``ceil_mode``, -inf padding, pooling dilation, torch's tie rule (the first
-  maximum of a window gets the gradient) and torch's flat indices: TF's
-  pooling ops have none of them, so pooling is written from strided slices.
+  maximum of a window gets the gradient), NaN propagation and torch's flat
+  indices: TF's pooling ops have none of them, so pooling is written from
+  strided slices.
+* ``tf.nn.relu``'s gradient is 0 at NaN, torch's passes: relu is a ``where``.
 
 Errors. Where torch raises, these raise too, with a message that names the
 argument and the offending value: ``ValueError`` for bad values and shapes
@@ -103,7 +104,7 @@ def _same_dtype(x: tf.Tensor, other: tf.Tensor, name: str, op: str) -> None:
 def _static(shape: tf.TensorShape, dims, op: str) -> list[int]:
     sizes = [shape[d] for d in dims]
     if any(s is None for s in sizes):
-        raise ValueError(f"{op}: the channel and spatial sizes must be known statically, got input shape {shape}")
+        raise ValueError(f"{op}: the channel and spatial sizes must be known statically, got shape {shape}")
     return sizes
 
 
@@ -253,7 +254,7 @@ def _pool_input(op, nd, input, integers_ok):
 def _out_size(length, k, s, p, d, ceil_mode):
     out = (length + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
     if ceil_mode and (out - 1) * s >= length + p:
-        out -= 1  # the last window may start in the left padding or the input, never in the right padding (pytorch #57178)
+        out -= 1  # the last window may start in the left padding or the input, never in the right one (pytorch #57178)
     return out
 
 
@@ -270,7 +271,8 @@ def _windows(x, kernel, stride, pad, dilation, out, fill):
     """Every kernel tap's view of the (N, C, H, W) input, stacked last: (N, C, Ho, Wo, kh*kw), row-major taps."""
     size = x.shape.as_list()[2:]
     # pad p on the left and as much as the last window needs on the right (ceil_mode may need more than p)
-    right = [max(0, (o - 1) * s + d * (k - 1) + 1 - n - p) for n, k, s, p, d, o in zip(size, kernel, stride, pad, dilation, out)]
+    right = [max(0, (o - 1) * s + d * (k - 1) + 1 - n - p)
+             for n, k, s, p, d, o in zip(size, kernel, stride, pad, dilation, out)]
     xp = tf.pad(x, [[0, 0], [0, 0], [pad[0], right[0]], [pad[1], right[1]]], constant_values=fill)
     (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out
     taps = [xp[:, :, i * dh: i * dh + (oh - 1) * sh + 1: sh, j * dw: j * dw + (ow - 1) * sw + 1: sw]
@@ -307,7 +309,8 @@ def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, 
     valid = (((rows >= 0) & (rows < h))[:, None, :, None] & ((cols >= 0) & (cols < w))[None, :, None, :])
     valid = tf.constant(valid.reshape(out[0], out[1], k))  # (Ho, Wo, K): which taps are real input
     tap_ids = tf.range(k)
-    best = tf.reduce_max(taps if not floating else tf.where(tf.math.is_nan(taps), tf.constant(-np.inf, x.dtype), taps),
+    nan = tf.math.is_nan(taps) if floating else None
+    best = tf.reduce_max(tf.where(nan, tf.constant(-np.inf, x.dtype), taps) if floating else taps,
                          axis=-1, keepdims=True)
     # torch scans a window row by row and keeps the first maximum: it alone gets the gradient
     tap = tf.reduce_min(tf.where(valid & (taps == best), tap_ids, k), axis=-1)
@@ -316,7 +319,7 @@ def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, 
     first = (np.argmax(rows >= 0, axis=1)[:, None] * kernel[1] + np.argmax(cols >= 0, axis=1)[None, :])
     tap = tf.where(tap == k, tf.constant(first, tap.dtype), tap)
     if floating:  # ...unless there is a NaN: torch's `val > maxval || isnan(val)` keeps the last NaN
-        last_nan = tf.reduce_max(tf.where(tf.math.is_nan(taps), tap_ids, -1), axis=-1)
+        last_nan = tf.reduce_max(tf.where(nan, tap_ids, -1), axis=-1)
         tap = tf.where(last_nan >= 0, last_nan, tap)
     y = tf.gather(taps, tap[..., None], batch_dims=4)[..., 0]
     if not return_indices:
