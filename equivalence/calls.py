@@ -256,9 +256,11 @@ def quantities(call: Call) -> tuple[Q, ...]:
         reduction = _mse_reduction(o)
         count = math.prod(np.broadcast_shapes(x.shape, call.tensors["target"].shape))
         weighted = "weight" in call.tensor_names
-        # (x - t)^2: 2 roundings, the weight 1 more; a sum of count; the mean's division 1 (or a weight sum of count)
-        n_out = {"none": 2, "sum": 2 + count, "mean": 3 + count}[reduction]
-        n_grad = {"none": 2, "sum": 2, "mean": 3}[reduction]  # 2 (x - t) * cotangent [/ count]
+        # fl(fl(x - t)^2) = (x - t)^2 (1+d1)^2 (1+d2): the square doubles the subtraction's rounding, so 3;
+        # the weight 1 more; then a sum of count terms; the mean's division 1 (or a weight sum of count)
+        n_out = {"none": 3, "sum": 3 + count, "mean": 4 + count}[reduction]
+        # torch: fl(2/count) * fl(x - t) * cotangent (the mean's 2/count rounded: 4; 2 is exact: 2)
+        n_grad = {"none": 2, "sum": 2, "mean": 4}[reduction]
         if weighted:
             n_out += 1 + (count if reduction == "mean" else 0)
             n_grad += 1 + (count if reduction == "mean" else 0)

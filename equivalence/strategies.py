@@ -9,13 +9,15 @@ and how many of them go positionally. Use them to property-test a port::
 
     from hypothesis import given, strategies as st
     from equivalence import strategies as eqs
-    from equivalence.calls import output_shape
+    from equivalence.calls import as_case
 
     @given(data=st.data())
     def test_my_conv2d(data):
         call = data.draw(eqs.conv_calls(nd=2))
         cotangent = data.draw(eqs.cotangents(call))
-        ...   # call.apply(my_module, tf.constant) against call.apply(torch.nn.functional, torch.as_tensor)
+        case = as_case("mine.conv2d", "my port", call, cotangent=cotangent, tf_module=my_functional)
+        ...   # equivalence.runner.evaluate(case, Context(dtype)), then pair_tolerance and compare per quantity
+               # (tests/test_functional_properties.py does exactly this)
 
 The constraints are torch's (tests/test_functional_errors.py checks that torch
 and the TF port refuse what lies outside them):
