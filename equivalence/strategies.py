@@ -28,8 +28,9 @@ and the TF port refuse what lies outside them):
 * pooling: kernel, stride, dilation >= 1; ``0 <= padding <= kernel // 2``; an
   output size >= 1, i.e. ``size + 2 * padding >= dilation * (k - 1) + 1``.
   One accepted corner is left out of the max-pool draws: a dilated window
-  lying entirely in the padding, where torch's own backward is wrong
-  (pytorch #114216; tests/test_functional_api.py checks the forward there).
+  lying entirely in the padding. torch returns -inf there (pytorch #114216)
+  and its backward writes that window's gradient outside the window's input
+  plane, into the next one; tests/test_functional_api.py checks the forward.
 * ``avg_pool2d``: ``divisor_override`` a non-zero int.
 
 Values are 0 or of magnitude in [2**-10, 4]. The tolerance model (Higham's)
