@@ -113,7 +113,9 @@ def render(results, verbose: bool, console, title: str = "equivalence run") -> N
 
 def _contexts(args):
     """A Context factory for the devices and TF32 policy the arguments ask for."""
-    from .frameworks import Context, DeviceError, resolve_device, set_tf32
+    from .frameworks import Context, DeviceError, resolve_device, set_tf32, tf
+
+    tf().get_logger().setLevel("ERROR")  # retracing notices from Keras internals are not results
 
     try:
         dev = {"torch_device": resolve_device("torch", args.torch_device or args.device),
