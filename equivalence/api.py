@@ -162,9 +162,7 @@ def _to_keras_layout(a: np.ndarray, channels_last: bool) -> np.ndarray:
 
 def _to_torch_layout(a: np.ndarray, channels_last: bool, torch_shape) -> np.ndarray:
     """A Keras tensor in torch's layout, when its shape says it is a moved channels_last map."""
-    if tuple(a.shape) == tuple(torch_shape):
-        return a
-    if a.ndim in (3, 4):
+    if channels_last and a.ndim in (3, 4):
         moved = np.moveaxis(a, -1, 1)
         if tuple(moved.shape) == tuple(torch_shape):
             return moved
@@ -399,13 +397,14 @@ def _layer_pairs(torch_model, keras_model, links) -> list[tuple[str, Any, str, A
     nn = _torch().nn
     kmods = dict(tfm.named_modules(keras_model))
     pairs = {}
-    for link in links:
-        pairs[link.path] = (link.path, link.torch_module, link.keras_path, kmods.get(link.keras_path, link.keras_layer))
 
     def walk(t, k, tp, kp):
         tch = list(t.named_children())
         if not tch:
-            if isinstance(k, _keras().layers.Layer) and tp not in pairs:
+            L = _keras().layers
+            # a flatten moves elements in a framework's own order: compared through the Dense it feeds
+            reorders = isinstance(t, (nn.Flatten, nn.Unflatten)) or isinstance(k, (L.Flatten, L.Reshape, L.Permute))
+            if isinstance(k, L.Layer) and tp not in pairs and not reorders:
                 pairs[tp] = (tp, t, kp, k)
             return
         kch = tfm.named_children(k)
@@ -421,6 +420,10 @@ def _layer_pairs(torch_model, keras_model, links) -> list[tuple[str, Any, str, A
                 walk(tc, kd[tn], f"{tp}.{tn}" if tp else tn, f"{kp}.{tn}" if kp else tn)
 
     walk(torch_model, keras_model, "", "")
+    for link in links:  # weighted layers the structural walk did not reach (Sequentials of other lengths)
+        if link.path not in pairs:
+            pairs[link.path] = (link.path, link.torch_module, link.keras_path,
+                                kmods.get(link.keras_path, link.keras_layer))
     return list(pairs.values())
 
 
@@ -479,29 +482,121 @@ def _spread_max_pool(F, rank):
     return pool
 
 
+#: sup |f'(x)| of the weightless activations: in the magnitude run their backward multiplies
+#: by this bound (their derivative at |x| may be far smaller than at x: tanh saturates)
+_SLOPE = {"Tanh": 1.0, "Sigmoid": 0.25, "GELU": 1.13, "SiLU": 1.1, "ELU": 1.0, "Softplus": 1.0, "Softsign": 1.0,
+          "Hardtanh": 1.0, "Hardsigmoid": 1 / 6, "Hardswish": 1.5, "Mish": 1.1, "LeakyReLU": 1.0, "Softmax": 1.0,
+          "LogSoftmax": 1.0, "Tanhshrink": 1.0, "SELU": 1.76, "CELU": 1.0}
+
+
+def _slope_hook(module, args, out):
+    x = args[0]
+    slope = _SLOPE[type(module).__name__]
+    if isinstance(module, (_torch().nn.LeakyReLU,)):
+        slope = max(1.0, abs(module.negative_slope))
+    if isinstance(module, _torch().nn.ELU):
+        slope = max(1.0, abs(module.alpha))
+    return out.abs().detach() + slope * (x - x.detach())  # the value |f(x)|, the gradient sup |f'|
+
+
+def _layer_norm_magnitude():
+    torch = _torch()
+
+    class LayerNormMagnitude(torch.autograd.Function):
+        """Forward: (|x| + |mean|) / std |gamma| + |beta|. Backward: the bound on LayerNorm's
+        input gradient, |dx| <= (|g| + mean|g| + |xhat| mean(|g||xhat|)) / std, g = gamma dy."""
+
+        @staticmethod
+        def forward(ctx, x, mean, inv, xhat, w, dims):
+            ctx.save_for_backward(inv, xhat, w)
+            ctx.dims = dims
+            return (x + mean.abs()) * inv * w
+
+        @staticmethod
+        def backward(ctx, dy):
+            inv, xhat, w = ctx.saved_tensors
+            g = dy.abs() * w
+            bound = inv * (g + g.mean(ctx.dims, keepdim=True) + xhat.abs() * (g * xhat.abs()).mean(ctx.dims, keepdim=True))
+            # the gradient of gamma: sum over the positions of |dy| |xhat|
+            lead = tuple(range(dy.dim() - len(ctx.dims)))
+            gw = (dy.abs() * xhat.abs()).sum(lead) if w.dim() else None
+            return bound, None, None, None, gw, None
+
+    return LayerNormMagnitude
+
+
+def _rnn_magnitude(module, x):
+    """An unrolled GRU / LSTM on magnitudes: |weights|, gates with the sup of their slopes."""
+    torch = _torch()
+    nn = torch.nn
+
+    def act(v, slope, f):
+        return f(v).abs().detach() + slope * (v - v.detach())
+
+    sig = lambda v: act(v, 0.25, torch.sigmoid)  # noqa: E731
+    tanh = lambda v: act(v, 1.0, torch.tanh)  # noqa: E731
+    if not module.batch_first:
+        x = x.transpose(0, 1)
+    N, T, _ = x.shape
+    H = module.hidden_size
+    h = x.new_zeros(N, H)
+    c = x.new_zeros(N, H)
+    w_ih, w_hh = module.weight_ih_l0, module.weight_hh_l0  # |weights| already
+    b_ih = module.bias_ih_l0 if module.bias else 0.0
+    b_hh = module.bias_hh_l0 if module.bias else 0.0
+    outs = []
+    for step in range(T):
+        gi = x[:, step] @ w_ih.T + b_ih
+        gh = h @ w_hh.T + b_hh
+        if isinstance(module, nn.GRU):
+            r = sig(gi[:, :H] + gh[:, :H])
+            z = sig(gi[:, H:2 * H] + gh[:, H:2 * H])
+            n = tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
+            h = (1 - z).abs() * n + z * h + z * n  # |(1 - z) n + z h| <= |n| + |h| style bound, kept smooth
+        else:
+            g = gi + gh
+            i, f, gg, o = sig(g[:, :H]), sig(g[:, H:2 * H]), tanh(g[:, 2 * H:3 * H]), sig(g[:, 3 * H:])
+            c = f * c + i * gg
+            h = o * tanh(c)
+        outs.append(h)
+    out = torch.stack(outs, 1)
+    if not module.batch_first:
+        out = out.transpose(0, 1)
+    return (out, h[None]) if isinstance(module, nn.GRU) else (out, (h[None], c[None]))
+
+
 @contextmanager
 def _magnitude_mode(model, stats):
-    """Abs weights, spread max-pools, identity ReLU, and normalisations acting on magnitudes
-    with the real run's statistics (``stats``: module -> (mean, 1/std))."""
+    """Abs weights (done by the caller), spread max-pools, identity ReLU, activations with the
+    sup of their slope, normalisations acting on magnitudes with the real run's statistics
+    (``stats``: module -> (mean, 1/std, xhat)), RNNs unrolled on magnitudes."""
     torch = _torch()
     F = torch.nn.functional
     nn = torch.nn
     handles = []
+    LNM = _layer_norm_magnitude()
 
     def norm_hook(module, args, out):
-        mean, inv = stats[module]
+        mean, inv, xhat = stats[module]
         x = args[0]
-        w = module.weight.abs() if module.weight is not None else 1.0
-        b = module.bias.abs() if module.bias is not None else 0.0
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            view = (1, -1) + (1,) * (x.dim() - 2)
-            w = w.reshape(view) if torch.is_tensor(w) else w
-            b = b.reshape(view) if torch.is_tensor(b) else b
-        return (x + mean.abs()) * inv * w + b
+        # the parameters are |weights| already (no abs() here: its derivative at a zero bias is 0)
+        w = module.weight if module.weight is not None else torch.ones((), dtype=x.dtype)
+        b = module.bias if module.bias is not None else 0.0
+        if isinstance(module, nn.LayerNorm):
+            dims = tuple(range(-len(module.normalized_shape), 0))
+            return LNM.apply(x, mean, inv, xhat, w, dims) + b
+        view = (1, -1) + (1,) * (x.dim() - 2)
+        w = w.reshape(view) if w.dim() else w
+        b = b.reshape(view) if torch.is_tensor(b) else b
+        return (x + mean.abs()) * inv * w + b  # eval BatchNorm is affine: its backward is inv |gamma|
 
     for m in model.modules():
         if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm)):
             handles.append(m.register_forward_hook(norm_hook))
+        elif type(m).__name__ in _SLOPE:
+            handles.append(m.register_forward_hook(_slope_hook))
+        elif isinstance(m, (nn.GRU, nn.LSTM)):
+            handles.append(m.register_forward_hook(lambda mod, args, out: _rnn_magnitude(mod, args[0])))
     try:
         with mock.patch.object(F, "max_pool2d", _spread_max_pool(F, 2)), \
                 mock.patch.object(F, "max_pool1d", _spread_max_pool(F, 1)), \
@@ -526,7 +621,8 @@ def _norm_stats(model, stats):
         else:
             view = (1, -1) + (1,) * (x.dim() - 2)
             mean, var = module.running_mean.reshape(view), module.running_var.reshape(view)
-        stats[copy_of] = (mean, 1 / torch.sqrt(var + module.eps))
+        inv = 1 / torch.sqrt(var + module.eps)
+        stats[copy_of] = (mean, inv, (x - mean) * inv)
 
     return hook
 
@@ -811,6 +907,10 @@ def _compare(torch_model, keras_model, xs, kxs, links, report, grads, rtol, atol
             n_in = max(1, n_layer[path] - cost_of.get(id(tm), 0))
             chain[("forward", path)] = row(f"{path or '<root>'}:in (run)", "forward", keras_in(path, ki, ti), ti, mi,
                                            n_in)
+        to, ko, mo = t["layers"][path][1], k["layers"].get(path, (None, None))[1], m["layers"].get(path, (None, None))[1]
+        if ko is not None and mo is not None and to.dtype.kind == "f":
+            chain[("forward-out", path)] = row(f"{path or '<root>'}:out (run)", "forward",
+                                               _to_torch_layout(ko, channels_last, to.shape), to, mo, n_layer[path])
         gt = t["layer_grads"].get(("out", path))
         gk = k["layer_grads"].get(("out", path))
         gm = m["layer_grads"].get(("out", path))
@@ -836,6 +936,12 @@ def _compare(torch_model, keras_model, xs, kxs, links, report, grads, rtol, atol
             fwd = Divergence("forward", "layer", path, type(tm).__name__, kp, type(kl).__name__, prev,
                              detail(r, "on the same input, its output"))
             break
+        c = chain.get(("forward-out", path))
+        if c is not None and not c.passed and (r is None or r.passed):
+            fwd = Divergence("forward", "layer", path, type(tm).__name__, kp, type(kl).__name__, prev,
+                             detail(c, "in the run its output") + "; called alone with training=False on the same "
+                             "input it agrees: the model calls it differently (training=True? other arguments?)")
+            break
         prev = path
     if fwd is None and any(not r.passed for r in rows if r.kind == "forward"):
         bad = next(r for r in rows if r.kind == "forward" and not r.passed)
@@ -844,7 +950,9 @@ def _compare(torch_model, keras_model, xs, kxs, links, report, grads, rtol, atol
     for path in reversed(order):
         tm, kp, kl = by_path[path]
         c = chain.get(("backward", path))
-        if c is not None and not c.passed:
+        # after a forward divergence the run's gradients differ downstream of it anyway: only the
+        # local checks (same input, same output gradient) say something new
+        if c is not None and not c.passed and fwd is None:
             bwd = Divergence("backward", "between", path, type(tm).__name__, kp, type(kl).__name__, prev,
                              detail(c, "the gradient of its output (from the run)"))
             break
@@ -935,11 +1043,18 @@ def _local_checks(order, by_path, link_of, t, twins, wide, stats, channels_last,
         gt = torch.autograd.grad(y_t, targets_t, g_t, allow_unused=True)
         gw = torch.autograd.grad(y_w, ([x_w] if x_w.requires_grad else []) + list(w.parameters(recurse=False)),
                                  g_t.abs().double(), allow_unused=True)
-        g_k_out = tf.constant(_to_keras_layout(go, channels_last) if go.shape != tuple(y_k.shape) else go,
-                              dtype=y_k.dtype)
+        g_k_out = tf.constant(_to_keras_layout(go, channels_last), dtype=y_k.dtype)
         kvars = [s.var for s in slots]
-        gk = tape.gradient(y_k, ([x_k] if x_k.dtype.is_floating else []) + kvars, output_gradients=g_k_out)
-        del tape
+        try:
+            gk = tape.gradient(y_k, ([x_k] if x_k.dtype.is_floating else []) + kvars, output_gradients=g_k_out)
+        except Exception as exc:
+            out[("backward", path)] = TensorRow(f"{name} (layer) grad", "grad", tuple(ti.shape), math.inf, math.inf,
+                                                math.inf, 0.0, math.inf, False, 0,
+                                                f"Keras {type(kl).__name__}'s gradient fails with the torch layer's "
+                                                f"output gradient: {type(exc).__name__}: {str(exc)[:200]}")
+            continue
+        finally:
+            del tape
         positions = y_t.numel() // max(1, y_t.shape[_feature_axis(tm)]) if y_t.dim() else 1
         n_b = _backward_cost(tm, (x_t,), y_t)
         if x_t.requires_grad:
