@@ -56,9 +56,9 @@ def _is_keras(obj) -> bool:
     return isinstance(obj, _keras().layers.Layer)
 
 
-def _what(obj) -> str:
+def _what(obj, load="the model first: torch.load / keras.saving.load_model") -> str:
     if isinstance(obj, (str, os.PathLike)):
-        return f"the path {os.fspath(obj)!r} (load the model first: torch.load / keras.saving.load_model)"
+        return f"the path or string {os.fspath(obj)!r} (load {load})"
     return f"a {type(obj).__name__}"
 
 
@@ -75,7 +75,7 @@ def _check_keras(obj, argument: str) -> None:
 def _check_inputs(inputs) -> tuple[np.ndarray, ...]:
     if isinstance(inputs, (str, bytes, os.PathLike)):
         raise TypeError(f"inputs must be NumPy arrays in torch's layout (one array, or a tuple for several "
-                        f"inputs), got {_what(inputs)}")
+                        f"inputs), got {_what(inputs, 'the arrays first: np.load')}")
     if isinstance(inputs, dict):
         raise TypeError("inputs must be NumPy arrays in torch's layout (one array, or a tuple for several inputs), "
                         "got a dict: pass the arrays in the order forward() takes them")
@@ -192,6 +192,7 @@ def transfer(src, dst, *, strict: bool = True, input_shape: Sequence[int] | None
     else:
         raise TypeError(f"src must be a torch.nn.Module or a Keras model, got {_what(src)}")
     notes = []
+    list(_adapter._torch_weighted(torch_model, ""))  # unsupported torch layers first: they need no build
     if not keras_model.built or not keras_model.weights and any(True for _ in torch_model.parameters()):
         notes.append(_build_from_torch(torch_model, keras_model, input_shape))
     links = _adapter.plan(torch_model, keras_model, strict)
@@ -214,18 +215,27 @@ def _build_from_torch(torch_model, keras_model, input_shape) -> str:
     if input_shape is None:
         first = next((m for m in torch_model.modules() if not any(True for _ in m.children())
                       and any(True for _ in m.parameters(recurse=False))), None)
+        int_input = isinstance(first, nn.Embedding)
         if isinstance(first, nn.Linear):
             input_shape = (1, first.in_features)
+        elif isinstance(first, (nn.GRU, nn.LSTM)):
+            input_shape = (1, 1, first.input_size)
+        elif isinstance(first, (nn.LayerNorm, nn.BatchNorm1d)) and not isinstance(first, nn.BatchNorm2d):
+            input_shape = (1, first.normalized_shape[-1] if isinstance(first, nn.LayerNorm) else first.num_features)
+        elif int_input:
+            input_shape = (1, 1)
         else:
             what = type(first).__name__ if first is not None else "no layer with parameters"
             raise AdapterError(f"the Keras {type(keras_model).__name__} is not built and the torch model's first "
                                f"layer ({what}) does not fix the input shape: pass input_shape=(N, C, H, W) in "
                                f"torch's layout, call the Keras model once, or use compare(), which builds it from "
                                f"the inputs")
+    else:
+        int_input = False
     shape = tuple(int(d) for d in input_shape)
     kshape = _to_keras_layout(np.zeros(shape, np.uint8), _channels_last_model(keras_model)).shape
     try:
-        _build(keras_model, kshape, dtype)
+        _build(keras_model, kshape, "int64" if int_input else dtype)
     except Exception as exc:
         raise AdapterError(f"building the Keras {type(keras_model).__name__} on an input of shape {kshape} failed: "
                            f"{type(exc).__name__}: {exc}") from exc
@@ -329,7 +339,9 @@ class ModelComparison:
             lines += [f"transfer note: {n}" for n in self.transfer.notes]
         return "\n".join(lines)
 
-    __repr__ = __str__
+    def __repr__(self) -> str:
+        first = f"; {self.forward}" if self.forward else ""
+        return f"<ModelComparison {str(self).splitlines()[0]}{first}>"
 
 
 class EquivalenceError(AssertionError):
