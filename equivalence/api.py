@@ -416,10 +416,12 @@ def _layer_pairs(torch_model, keras_model, links) -> list[tuple[str, Any, str, A
             L = _keras().layers
             # a flatten moves elements in a framework's own order: compared through the Dense it feeds
             reorders = isinstance(t, (nn.Flatten, nn.Unflatten)) or isinstance(k, (L.Flatten, L.Reshape, L.Permute))
-            if isinstance(k, L.Layer) and tp not in pairs and not reorders:
+            if isinstance(k, (L.Layer, _Chain)) and tp not in pairs and not reorders:
                 pairs[tp] = (tp, t, kp, k)
             return
         kch = tfm.named_children(k)
+        if isinstance(t, nn.Sequential) and _is_keras(k) and not isinstance(k, list):
+            kch = _units(kch)
         if isinstance(t, (nn.Sequential, nn.ModuleList)):
             if len(kch) != len(tch):
                 return  # different lengths: the adapter's weighted pairs only
@@ -439,25 +441,69 @@ def _layer_pairs(torch_model, keras_model, links) -> list[tuple[str, Any, str, A
     return list(pairs.values())
 
 
+class _Chain:
+    """Keras layers that together stand for one torch layer: a ``ZeroPadding2D`` and the
+    convolution or pooling after it (the faithful port of torch's symmetric padding)."""
+
+    def __init__(self, layers):
+        self.layers = tuple(layers)
+
+    def __call__(self, x, training=False):
+        for layer in self.layers:
+            x = layer(x, training=training)
+        return x
+
+
+def _kname(kl) -> str:
+    if isinstance(kl, _Chain):
+        return "+".join(type(layer).__name__ for layer in kl.layers)
+    return type(kl).__name__
+
+
+def _units(kch):
+    """A Sequential's Keras children with each zero padding joined to the layer after it."""
+    L = _keras().layers
+    out, pending = [], []
+    for name, child in kch:
+        if isinstance(child, (L.ZeroPadding1D, L.ZeroPadding2D)):
+            pending.append((name, child))
+            continue
+        if pending:
+            out.append((name, _Chain([c for _, c in pending] + [child])))
+            pending = []
+        else:
+            out.append((name, child))
+    out += pending
+    return out
+
+
 @contextmanager
 def _wrapped_calls(layers: dict[str, Any], record: dict[str, tuple]):
     """Wrap each Keras layer's ``call`` to record its first (input, output)."""
     originals = {}
+    inputs = {}
     try:
-        for key, layer in layers.items():
-            original = layer.call
-            originals[key] = (layer, "call" in vars(layer))
+        for key, item in layers.items():
+            chain = item.layers if isinstance(item, _Chain) else (item,)
+            for i, layer in enumerate(chain):
+                if id(layer) in originals:
+                    continue
+                original = layer.call
+                originals[id(layer)] = (layer, "call" in vars(layer))
+                first, last = i == 0, i == len(chain) - 1
 
-            def call(*args, __original=original, __key=key, **kwargs):
-                out = __original(*args, **kwargs)
-                if __key not in record:
-                    record[__key] = (args[0] if args else None, out)
-                return out
+                def call(*args, __original=original, __key=key, __first=first, __last=last, **kwargs):
+                    if __first and __key not in inputs:
+                        inputs[__key] = args[0] if args else None
+                    out = __original(*args, **kwargs)
+                    if __last and __key not in record:
+                        record[__key] = (inputs.get(__key), out)
+                    return out
 
-            layer.call = call
+                layer.call = call
         yield
     finally:
-        for key, (layer, had) in originals.items():
+        for layer, had in originals.values():
             if not had:
                 try:
                     del layer.call
@@ -940,17 +986,17 @@ def _compare(torch_model, keras_model, xs, kxs, links, report, grads, rtol, atol
         tm, kp, kl = by_path[path]
         c = chain.get(("forward", path))
         if c is not None and not c.passed:
-            fwd = Divergence("forward", "between", path, type(tm).__name__, kp, type(kl).__name__, prev,
+            fwd = Divergence("forward", "between", path, type(tm).__name__, kp, _kname(kl), prev,
                              detail(c, "its input (from the run)"))
             break
         r = local.get(("forward", path))
         if r is not None and not r.passed:
-            fwd = Divergence("forward", "layer", path, type(tm).__name__, kp, type(kl).__name__, prev,
+            fwd = Divergence("forward", "layer", path, type(tm).__name__, kp, _kname(kl), prev,
                              detail(r, "on the same input, its output"))
             break
         c = chain.get(("forward-out", path))
         if c is not None and not c.passed and (r is None or r.passed):
-            fwd = Divergence("forward", "layer", path, type(tm).__name__, kp, type(kl).__name__, prev,
+            fwd = Divergence("forward", "layer", path, type(tm).__name__, kp, _kname(kl), prev,
                              detail(c, "in the run its output") + "; called alone with training=False on the same "
                              "input it agrees: the model calls it differently (training=True? other arguments?)")
             break
@@ -965,13 +1011,13 @@ def _compare(torch_model, keras_model, xs, kxs, links, report, grads, rtol, atol
         # after a forward divergence the run's gradients differ downstream of it anyway: only the
         # local checks (same input, same output gradient) say something new
         if c is not None and not c.passed and fwd is None:
-            bwd = Divergence("backward", "between", path, type(tm).__name__, kp, type(kl).__name__, prev,
+            bwd = Divergence("backward", "between", path, type(tm).__name__, kp, _kname(kl), prev,
                              detail(c, "the gradient of its output (from the run)"))
             break
         bad = [r for key, r in local.items() if key[0] == "backward" and key[1] == path and not r.passed]
         if bad:
             r = max(bad, key=lambda r: r.ratio)
-            bwd = Divergence("backward", "layer", path, type(tm).__name__, kp, type(kl).__name__, prev,
+            bwd = Divergence("backward", "layer", path, type(tm).__name__, kp, _kname(kl), prev,
                              detail(r, f"with the same output gradient, {r.name.split(' ')[-1]}"))
             break
         prev = path
@@ -1029,7 +1075,7 @@ def _local_checks(order, by_path, link_of, t, twins, wide, stats, channels_last,
         except Exception as exc:
             out[("forward", path)] = TensorRow(f"{name} (layer)", "forward", tuple(to.shape), math.inf, math.inf,
                                                math.inf, 0.0, math.inf, False, 0,
-                                               f"Keras {type(kl).__name__} fails on the torch layer's input: "
+                                               f"Keras {_kname(kl)} fails on the torch layer's input: "
                                                f"{type(exc).__name__}: {exc}")
             continue
         x_t = torch.from_numpy(np.ascontiguousarray(ti))
@@ -1062,7 +1108,7 @@ def _local_checks(order, by_path, link_of, t, twins, wide, stats, channels_last,
         except Exception as exc:
             out[("backward", path)] = TensorRow(f"{name} (layer) grad", "grad", tuple(ti.shape), math.inf, math.inf,
                                                 math.inf, 0.0, math.inf, False, 0,
-                                                f"Keras {type(kl).__name__}'s gradient fails with the torch layer's "
+                                                f"Keras {_kname(kl)}'s gradient fails with the torch layer's "
                                                 f"output gradient: {type(exc).__name__}: {str(exc)[:200]}")
             continue
         finally:
