@@ -610,7 +610,10 @@ def _rnn_magnitude(module, x):
             r = sig(gi[:, :H] + gh[:, :H])
             z = sig(gi[:, H:2 * H] + gh[:, H:2 * H])
             n = tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
-            h = (1 - z).abs() * n + z * h + z * n  # |(1 - z) n + z h| <= |n| + |h| style bound, kept smooth
+            # the value (1 - z) n + z h (z <= 1 here); the gradient of each term's magnitude:
+            # to n (1 - z), to h z, to z |n| + |h| (the real one is h - n)
+            zd, nd, hd = z.detach(), n.detach(), h.detach()
+            h = ((1 - zd) * nd + zd * hd) + (1 - zd) * (n - nd) + zd * (h - hd) + (z - zd) * (nd + hd)
         else:
             g = gi + gh
             i, f, gg, o = sig(g[:, :H]), sig(g[:, H:2 * H]), tanh(g[:, 2 * H:3 * H]), sig(g[:, 3 * H:])

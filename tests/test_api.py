@@ -1,6 +1,7 @@
 """The public API: transfer, compare, assert_equivalent, their results and errors, the
 adapter's newer layers, the pytest plugin."""
 
+import copy
 import math
 import pathlib
 import re
@@ -302,3 +303,62 @@ def test_porting_walkthrough_runs():
     namespace = {"__name__": "porting_walkthrough"}
     for i, block in enumerate(blocks):
         exec(compile(block, f"docs/porting.md block {i}", "exec"), namespace)
+
+
+# -- the adapter's newer layers: exact round trips ----------------------------------------
+
+
+def _round_trip_pairs():
+    yield "batchnorm2d", nn.BatchNorm2d(3), L.BatchNormalization(epsilon=1e-5, momentum=0.9), (None, 4, 4, 3)
+    yield "layernorm", nn.LayerNorm(5), L.LayerNormalization(epsilon=1e-5), (None, 5)
+    yield "embedding", nn.Embedding(7, 3), L.Embedding(7, 3), (None, 2)
+    yield "gru", nn.GRU(3, 4, batch_first=True), L.GRU(4), (None, 2, 3)
+    yield "depthwise", nn.Conv2d(3, 6, 3, groups=3), L.DepthwiseConv2D(3, depth_multiplier=2), (None, 5, 5, 3)
+    yield "transpose", nn.ConvTranspose2d(3, 2, 3, stride=2), L.Conv2DTranspose(2, 3, strides=2), (None, 4, 4, 3)
+
+
+@pytest.mark.parametrize("name,t,k,shape", list(_round_trip_pairs()), ids=[p[0] for p in _round_trip_pairs()])
+def test_round_trips_are_bit_exact(name, t, k, shape):
+    with torch.no_grad():
+        for p in list(t.parameters()) + [b for b in t.buffers() if b.dtype.is_floating_point]:
+            p.copy_(torch.rand_like(p) + 0.5)
+    k.build(shape)
+    transfer(t, k)
+    fresh = copy.deepcopy(t)
+    with torch.no_grad():
+        for p in list(fresh.parameters()) + [b for b in fresh.buffers() if b.dtype.is_floating_point]:
+            p.zero_()
+    transfer(k, fresh)
+    for (n, a), (_, b) in zip(t.state_dict().items(), fresh.state_dict().items()):
+        assert torch.equal(a, b), n
+
+
+# -- properties ----------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=6)  # each example builds and compares two models: a few suffice
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=3), st.integers(0, 2), st.integers(0, 2**16))
+def test_a_corrupted_weight_is_found_in_its_layer(widths, which, seed):
+    """Random MLPs: the correct port passes; one Keras kernel entry moved by a relative 1e-3
+    fails, at that layer, forward and backward."""
+    torch.manual_seed(seed)
+    sizes = [3] + widths + [2]
+    tl, kl = [], []
+    for a, b in zip(sizes, sizes[1:]):
+        tl += [nn.Linear(a, b), nn.Tanh()]
+        kl += [L.Dense(b), L.Activation("tanh")]
+    t, k = nn.Sequential(*tl), keras.Sequential(kl)
+    x = _x(4, 3, seed=seed)
+    assert compare(t, k, x).passed
+    layer = which % (len(sizes) - 1)
+    kernel = k.layers[2 * layer].kernel
+    value = kernel.numpy()
+    value[0, 0] += 1e-3 * max(abs(value[0, 0]), 0.1)
+    kernel.assign(value)
+    r = compare(t, k, x, transfer=False)
+    assert not r.passed
+    assert (r.forward.where, r.forward.layer) == ("layer", str(2 * layer)), str(r)
+    assert (r.backward.where, r.backward.layer) == ("layer", str(2 * layer)), str(r)
