@@ -239,3 +239,50 @@ def test_dropout_in_training_mode():
     r = compare(t, KerasDrop(True), _x(4, 6))
     assert not r.passed and (r.forward.where, r.forward.layer) == ("layer", "drop"), str(r)
     assert "training=True" in str(r.forward)
+
+
+def test_avg_pool_count_include_pad():
+    """ZeroPadding2D + AveragePooling2D divides by the whole window: torch's default
+    count_include_pad=True; with count_include_pad=False the border windows differ."""
+    torch.manual_seed(10)
+    x = _x(2, 2, 6, 6, seed=10)
+    keras_pool = keras.Sequential([L.Conv2D(3, 3), keras.Sequential([L.ZeroPadding2D(1), L.AveragePooling2D(2)])])
+    right = nn.Sequential(nn.Conv2d(2, 3, 3), nn.AvgPool2d(2, padding=1))
+    assert compare(right, keras_pool, x).passed
+    wrong = nn.Sequential(nn.Conv2d(2, 3, 3), nn.AvgPool2d(2, padding=1, count_include_pad=False))
+    _assert_flagged(compare(wrong, keras_pool, x), "1")
+
+
+class _MyReLU(torch.autograd.Function):
+    """The seed's MyReLU: the gradient passes where input == 0."""
+
+    @staticmethod
+    def forward(ctx, input):
+        ctx.save_for_backward(input)
+        return input.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        input, = ctx.saved_tensors
+        grad_input = grad_output.clone()
+        grad_input[input < 0] = 0
+        return grad_input
+
+
+class _MyReLUModule(nn.Module):
+    def forward(self, x):
+        return _MyReLU.apply(x)
+
+
+def test_my_relu_gradient_at_zero():
+    """Keras's ReLU gives 0 where the input is exactly 0; MyReLU passes the gradient: only the
+    backward pass differs, and only with exact zeros in the input."""
+    t = nn.Sequential(_MyReLUModule(), nn.Linear(4, 2))
+    k = keras.Sequential([L.ReLU(), L.Dense(2)])
+    x = _x(3, 4, seed=11)
+    assert compare(t, k, x).passed  # no exact zeros: the two agree
+    x[:, 1] = 0.0
+    r = compare(t, k, x)
+    assert not r.passed and r.forward is None, str(r)
+    assert (r.backward.where, r.backward.layer) == ("layer", "0"), str(r)
+    assert [row.name for row in r.failed()] == ["grad:input"]
