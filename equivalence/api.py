@@ -25,7 +25,7 @@ import dataclasses
 import math
 import os
 from collections.abc import Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from typing import Any
 from unittest import mock
 
@@ -34,7 +34,6 @@ import numpy as np
 from . import adapter as _adapter
 from . import tolerance as _tm
 from .adapter import AdapterError
-from .compare import Comparison
 from .compare import compare as _compare_arrays
 from .frameworks import keras as _keras
 from .frameworks import tf as _tf
@@ -709,7 +708,6 @@ def compare(torch_model, keras_model, inputs, *, grads: bool = True, transfer: b
     xs = _check_inputs(inputs)
     rtol, atol = _check_tol(rtol, "rtol"), _check_tol(atol, "atol")
     torch = _torch()
-    tf = _tf()
     params = dict(torch_model.named_parameters())
     dtype = next(iter(params.values())).dtype if params else torch.float32
     np_dtype = np.dtype(str(dtype).removeprefix("torch."))
