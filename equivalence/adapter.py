@@ -568,8 +568,8 @@ def _pair_in_order(tmod, kobj, tpath: str, kpath: str) -> list[Link]:
     layouts = _sequence_layouts(kitems)
     for link in links:
         rows, why = layouts.get(link.keras_path, (None, ""))
-        n_in = _shape(link.keras_layer.kernel)[0]
-        if rows is not None and len(rows) != n_in:
+        if rows is not None and len(rows) != _shape(link.keras_layer.kernel)[0]:
+            n_in = _shape(link.keras_layer.kernel)[0]
             raise AdapterError(f"layer path {_where(link.path)}: the Flatten before Keras Dense at "
                                f"{_where(link.keras_path)} gives {len(rows)} features ({why}), the Dense reads {n_in}")
     return [dataclasses.replace(l, rows=layouts[l.keras_path][0], layout=layouts[l.keras_path][1])
