@@ -1,8 +1,11 @@
 """Cross-framework equivalence checks between PyTorch and TensorFlow/Keras."""
 
+import numpy as np
+
 from .adapter import AdapterError, keras_to_torch, keras_values, torch_to_keras, torch_values
 from .case import REGISTRY, Case, CaseError, Override, Q, Quantity, all_cases, register, select
-from .compare import Comparison, compare, ulp_distance
+from .compare import Comparison, ulp_distance
+from .compare import compare as compare_arrays
 from .frameworks import Context, DeviceError
 from .runner import CaseResult, Row, run_case
 from .tolerance import ELEMENTARY, gamma, unit_roundoff
@@ -13,4 +16,23 @@ __all__ = [
     "ELEMENTARY", "gamma", "unit_roundoff",
     "AdapterError", "keras_to_torch", "keras_values", "torch_to_keras", "torch_values",
 ]
+from .api import (Divergence, EquivalenceError, ModelComparison, TensorRow, TransferEntry, TransferReport,
+                  assert_equivalent, transfer)
+from .api import compare as compare_models
+
+__all__ += ["compare_arrays", "compare_models", "transfer", "assert_equivalent", "TransferReport", "TransferEntry",
+            "ModelComparison", "TensorRow", "Divergence", "EquivalenceError"]
+
+
+def compare(*args, **kwargs):
+    """``compare(torch_model, keras_model, inputs, ...)``: :func:`equivalence.api.compare`.
+
+    With an array first (``compare(actual, expected, tolerance)``) it is the elementwise
+    :func:`equivalence.compare.compare` it has always been."""
+    first = args[0] if args else kwargs.get("actual", kwargs.get("torch_model"))
+    if "actual" in kwargs or isinstance(first, (np.ndarray, np.generic, int, float, list)):
+        return compare_arrays(*args, **kwargs)
+    return compare_models(*args, **kwargs)
+
+
 __version__ = "0.1.0"

@@ -60,19 +60,51 @@ def _where(path: str) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
+class Slot:
+    """One Keras variable and the torch tensor(s) it is made of.
+
+    ``to_keras(values)`` builds the Keras value from the torch values (torch layout);
+    ``to_torch(value, gradient)`` splits a Keras value (or its gradient) back into one
+    value per torch tensor. ``how`` says what moved, for the transfer report."""
+
+    torch_names: tuple[str, ...]
+    torch_tensors: tuple
+    var: Any
+    to_keras: Any
+    to_torch: Any
+    how: str
+    buffer: bool = False  # running statistics: not parameters, no gradient
+
+
+def _same(values):
+    return values[0]
+
+
+def _same_back(value, gradient):
+    return [value]
+
+
+def _transposed(axes):
+    back = tuple(int(i) for i in np.argsort(axes))
+    return (lambda values: np.transpose(values[0], axes)), (lambda value, gradient: [np.transpose(value, back)])
+
+
+@dataclasses.dataclass(frozen=True)
 class Link:
     """One torch layer and the Keras layer that holds its weights."""
 
     path: str  # the torch module path, as in named_modules()
     torch_module: Any
     keras_path: str  # the torch-style path of the Keras layer (tf_impl.modules.named_modules)
-    keras_layer: Any  # the Dense / Conv1D / Conv2D itself
+    keras_layer: Any  # the Dense / Conv1D / Conv2D / BatchNormalization / ... itself
     #: Dense after a flatten: Keras kernel row r holds torch weight column rows[r]
     rows: np.ndarray | None = None
     layout: str = ""  # how rows was decided, for messages
+    #: conventions that differ (eps, momentum, ...): errors under strict, notes otherwise
+    mismatches: tuple[str, ...] = ()
 
     def entries(self):
-        """(torch name, torch parameter, Keras variable, kind) for weight and bias."""
+        """(torch name, torch parameter, Keras variable, kind) for layers with a weight and a bias."""
         prefix = f"{self.path}." if self.path else ""
         t, k = self.torch_module, self.keras_layer
         out = [(prefix + "weight", t.weight, k.kernel, "weight")]
@@ -80,7 +112,11 @@ class Link:
             out.append((prefix + "bias", t.bias, k.bias, "bias"))
         return out
 
-    # -- the layouts ---------------------------------------------------------------
+    def slots(self) -> list[Slot]:
+        """Every Keras variable of this layer and where its value comes from."""
+        return _slots(self)
+
+    # -- the layouts of Linear / Conv --------------------------------------------------
     def to_keras(self, kind: str, w: np.ndarray) -> np.ndarray:
         if kind == "bias":
             return w
@@ -105,12 +141,112 @@ class Link:
         return _shape(self.to_keras(kind, np.empty(torch_shape, dtype=np.uint8)))
 
 
+def _slots(link: Link) -> list[Slot]:
+    nn = _torch().nn
+    L = _keras().layers
+    t, k = link.torch_module, link.keras_layer
+    prefix = f"{link.path}." if link.path else ""
+    if isinstance(t, (nn.Linear, nn.Conv1d, nn.Conv2d)) and not isinstance(k, L.DepthwiseConv2D):
+        out = []
+        for name, param, var, kind in link.entries():
+            how = {"bias": "as is", 2: "transposed (out, in) -> (in, out)" + (", rows permuted: " + link.layout if link.rows is not None else ""),
+                   3: "transposed (out, in, k) -> (k, in, out)", 4: "transposed OIHW -> HWIO"}[kind if kind == "bias" else param.dim()]
+            out.append(Slot((name,), (param,), var, (lambda v, kind=kind: link.to_keras(kind, v[0])),
+                            (lambda v, g, kind=kind: [link.to_torch(kind, v)]), how))
+        return out
+    if isinstance(t, nn.Conv2d):  # depthwise: torch (in*mult, 1, kh, kw) -> Keras (kh, kw, in, mult)
+        cin = t.in_channels
+        mult = t.out_channels // cin
+        kh, kw = t.kernel_size
+        out = [Slot((prefix + "weight",), (t.weight,), k.kernel,
+                    lambda v: np.transpose(v[0].reshape(cin, mult, kh, kw), (2, 3, 0, 1)),
+                    lambda v, g: [np.transpose(v, (2, 3, 0, 1)).reshape(cin * mult, 1, kh, kw)],
+                    "depthwise: (in*mult, 1, kh, kw) -> (kh, kw, in, mult)")]
+        if t.bias is not None:
+            out.append(Slot((prefix + "bias",), (t.bias,), k.bias, _same, _same_back, "as is"))
+        return out
+    if isinstance(t, nn.ConvTranspose2d):
+        to_k, to_t = _transposed((2, 3, 1, 0))
+        out = [Slot((prefix + "weight",), (t.weight,), k.kernel, to_k, to_t, "transposed (in, out, kh, kw) -> (kh, kw, out, in)")]
+        if t.bias is not None:
+            out.append(Slot((prefix + "bias",), (t.bias,), k.bias, _same, _same_back, "as is"))
+        return out
+    if isinstance(t, nn.modules.batchnorm._BatchNorm):
+        out = []
+        if t.affine:
+            out += [Slot((prefix + "weight",), (t.weight,), k.gamma, _same, _same_back, "as is (gamma)"),
+                    Slot((prefix + "bias",), (t.bias,), k.beta, _same, _same_back, "as is (beta)")]
+        out += [Slot((prefix + "running_mean",), (t.running_mean,), k.moving_mean, _same, _same_back, "as is (moving_mean)", True),
+                Slot((prefix + "running_var",), (t.running_var,), k.moving_variance, _same, _same_back,
+                     "as is (moving_variance)", True)]
+        return out
+    if isinstance(t, nn.LayerNorm):
+        out = []
+        if t.weight is not None:
+            out.append(Slot((prefix + "weight",), (t.weight,), k.gamma, _same, _same_back, "as is (gamma)"))
+        if t.bias is not None:
+            out.append(Slot((prefix + "bias",), (t.bias,), k.beta, _same, _same_back, "as is (beta)"))
+        return out
+    if isinstance(t, nn.Embedding):
+        return [Slot((prefix + "weight",), (t.weight,), k.embeddings, _same, _same_back, "as is (embeddings)")]
+    if isinstance(t, (nn.GRU, nn.LSTM)):
+        H = t.hidden_size
+        if isinstance(t, nn.GRU):  # torch gates [r, z, n], Keras [z, r, h]
+            order = np.concatenate([np.arange(H, 2 * H), np.arange(0, H), np.arange(2 * H, 3 * H)])
+            gates = "gates [r, z, n] -> [z, r, h]"
+        else:  # both [i, f, g, o]
+            order = np.arange(4 * H)
+            gates = "gates [i, f, g, o] as is"
+        back = np.argsort(order)
+        cell = k.cell
+        w_ih, w_hh = t.weight_ih_l0, t.weight_hh_l0
+        out = [Slot((prefix + "weight_ih_l0",), (w_ih,), cell.kernel, lambda v: v[0][order].T,
+                    lambda v, g: [v.T[back]], f"transposed, {gates}"),
+               Slot((prefix + "weight_hh_l0",), (w_hh,), cell.recurrent_kernel, lambda v: v[0][order].T,
+                    lambda v, g: [v.T[back]], f"transposed, {gates}")]
+        if t.bias:
+            names = (prefix + "bias_ih_l0", prefix + "bias_hh_l0")
+            tensors = (t.bias_ih_l0, t.bias_hh_l0)
+            if isinstance(t, nn.GRU):  # reset_after=True keeps both: Keras bias (2, 3H) = [input; recurrent]
+                out.append(Slot(names, tensors, cell.bias, lambda v: np.stack([v[0][order], v[1][order]]),
+                                lambda v, g: [v[0][back], v[1][back]], f"stacked [bias_ih; bias_hh], {gates}"))
+            else:  # Keras LSTM has one bias: the sum; back, the gradient goes to both, the value to bias_ih
+                out.append(Slot(names, tensors, cell.bias, lambda v: v[0] + v[1],
+                                lambda v, g: [v, v] if g else [v, np.zeros_like(v)],
+                                "bias_ih + bias_hh summed (back: the sum into bias_ih, bias_hh zero)"))
+        return out
+    raise AdapterError(f"layer path {_where(link.path)}: no weight layout for torch {type(t).__name__}")
+
+
 # -- which torch layer goes with which Keras layer -------------------------------------
 
 
 def _torch_kinds():
+    """torch layer class -> the Keras layer kind that holds its weights."""
     nn = _torch().nn
-    return {nn.Linear: "Dense", nn.Conv1d: "Conv1D", nn.Conv2d: "Conv2D"}
+    return {nn.Linear: "Dense", nn.Conv1d: "Conv1D", nn.Conv2d: "Conv2D", nn.ConvTranspose2d: "Conv2DTranspose",
+            nn.BatchNorm1d: "BatchNormalization", nn.BatchNorm2d: "BatchNormalization",
+            nn.LayerNorm: "LayerNormalization", nn.Embedding: "Embedding", nn.GRU: "GRU", nn.LSTM: "LSTM"}
+
+
+SUPPORTED = ("Linear, Conv1d, Conv2d (grouped, depthwise), ConvTranspose2d, BatchNorm1d, BatchNorm2d, LayerNorm, "
+             "Embedding, GRU, LSTM; weightless layers (activations, pooling, Dropout, Flatten) are skipped")
+KERAS_SUPPORTED = ("Dense, Conv1D, Conv2D, DepthwiseConv2D, Conv2DTranspose, BatchNormalization, LayerNormalization, "
+                   "Embedding, GRU, LSTM")
+
+
+def _keras_classes():
+    L = _keras().layers
+    return (L.Dense, L.Conv1D, L.Conv2D, L.DepthwiseConv2D, L.Conv2DTranspose, L.BatchNormalization,
+            L.LayerNormalization, L.Embedding, L.GRU, L.LSTM)
+
+
+def weight_layer(layer):
+    """The Keras layer holding a module's weights (a PaddedConv's convolution), or None."""
+    w = _tfm().weight_layer(layer)
+    if w is not None:
+        return w
+    return layer if isinstance(layer, _keras_classes()) else None
 
 
 def _torch_shapes(module) -> str:
@@ -128,7 +264,7 @@ def _has_params(module) -> bool:
 def _check_torch_leaf(module, path: str) -> None:
     if not isinstance(module, tuple(_torch_kinds())):
         raise AdapterError(f"layer path {_where(path)}: torch {type(module).__name__} ({_torch_shapes(module)}) "
-                           f"is not supported by the adapter (supported: Linear, Conv1d, Conv2d)")
+                           f"is not supported by the adapter (supported: {SUPPORTED})")
     if getattr(module, "padding_mode", "zeros") != "zeros":
         raise AdapterError(f"layer path {_where(path)}: torch {type(module).__name__} with padding_mode="
                            f"{module.padding_mode!r} is not supported (the Keras ports pad with zeros)")
@@ -142,15 +278,14 @@ def _torch_weighted(module, prefix: str):
             continue
         if any(True for _ in m.children()):
             raise AdapterError(f"layer path {_where(name)}: parameters {[n for n, _ in own]} of torch "
-                               f"{type(m).__name__} are not inside a supported layer (Linear, Conv1d, Conv2d)")
+                               f"{type(m).__name__} are not inside a supported layer ({SUPPORTED})")
         _check_torch_leaf(m, name)
         yield name, m
 
 
 def _keras_weight_layer(layer, path: str):
     """The Dense/Conv holding ``layer``'s weights; None when it has none; raises when unsupported."""
-    tfm = _tfm()
-    w = tfm.weight_layer(layer)
+    w = weight_layer(layer)
     if w is not None:
         if not w.built or not w.weights:
             raise AdapterError(f"Keras {type(w).__name__} at {_where(path)} is not built: call the model once "
@@ -158,33 +293,105 @@ def _keras_weight_layer(layer, path: str):
         return w
     if layer.weights:
         raise AdapterError(f"Keras {type(layer).__name__} at {_where(path)} ({_keras_shapes(layer)}) is not "
-                           f"supported by the adapter (supported: Dense, Conv1D, Conv2D)")
+                           f"supported by the adapter (supported: {KERAS_SUPPORTED})")
     return None
 
 
 def _link(tpath, tmod, kpath, klayer) -> Link:
-    """Pair one torch leaf with one Keras weight layer, checking that they compute the same thing."""
+    """Pair one torch leaf with one Keras weight layer, checking that they compute the same thing.
+
+    Differences of structure (stride, groups, a missing bias) raise; differences of convention
+    that a copy cannot fix (eps, momentum, ...) are returned as ``mismatches``, which
+    :func:`plan` raises under ``strict`` and reports otherwise."""
+    nn = _torch().nn
     kind = _torch_kinds()[next(c for c in _torch_kinds() if isinstance(tmod, c))]
-    keras = _keras()
-    kcls = {"Dense": keras.layers.Dense, "Conv1D": keras.layers.Conv1D, "Conv2D": keras.layers.Conv2D}[kind]
-    if not isinstance(klayer, kcls):
+    L = _keras().layers
+    depthwise = kind == "Conv2D" and isinstance(klayer, L.DepthwiseConv2D)
+    kcls = {"Dense": L.Dense, "Conv1D": L.Conv1D, "Conv2D": (L.Conv2D, L.DepthwiseConv2D),
+            "Conv2DTranspose": L.Conv2DTranspose, "BatchNormalization": L.BatchNormalization,
+            "LayerNormalization": L.LayerNormalization, "Embedding": L.Embedding, "GRU": L.GRU, "LSTM": L.LSTM}[kind]
+    if not isinstance(klayer, kcls) or (kind == "Conv2D" and isinstance(klayer, L.Conv2DTranspose)):
         raise AdapterError(f"layer path {_where(tpath)}: torch {type(tmod).__name__} ({_torch_shapes(tmod)}) "
                            f"is paired with Keras {type(klayer).__name__} at {_where(kpath)} ({_keras_shapes(klayer)}); "
                            f"it needs a {kind}")
-    if kind != "Dense":
+    here = f"layer path {_where(tpath)}: torch {type(tmod).__name__}"
+    there = f"Keras {type(klayer).__name__} at {_where(kpath)}"
+    mismatches = []
+    if kind in ("Conv1D", "Conv2D", "Conv2DTranspose"):
         strides = tuple(getattr(klayer, "torch_strides", klayer.strides))
-        for what, t, k in (("stride", tmod.stride, strides), ("dilation", tmod.dilation, tuple(klayer.dilation_rate)),
-                           ("groups", tmod.groups, klayer.groups)):
+        checks = [("stride", tmod.stride, strides), ("dilation", tmod.dilation, tuple(klayer.dilation_rate))]
+        if depthwise:
+            if tmod.groups != tmod.in_channels:
+                raise AdapterError(f"{here} has groups={tmod.groups} with {tmod.in_channels} input channels; {there} "
+                                   f"is depthwise (groups = input channels)")
+            checks.append(("channel multiplier", tmod.out_channels // tmod.in_channels, klayer.depth_multiplier))
+        else:
+            checks.append(("groups", tmod.groups, getattr(klayer, "groups", 1)))
+        for what, t, k in checks:
             if tuple(np.atleast_1d(t)) != tuple(np.atleast_1d(k)):
-                raise AdapterError(f"layer path {_where(tpath)}: torch {type(tmod).__name__} has {what} {t}, "
-                                   f"Keras {type(klayer).__name__} at {_where(kpath)} has {k}")
-    has_bias = tmod.bias is not None
-    if has_bias != bool(klayer.use_bias):
-        t = f"a bias {_shape(tmod.bias)}" if has_bias else "no bias"
-        k = f"a bias {_shape(klayer.bias)}" if klayer.use_bias else "no bias"
-        raise AdapterError(f"layer path {_where(tpath)}: torch {type(tmod).__name__} has {t}, Keras "
-                           f"{type(klayer).__name__} at {_where(kpath)} has {k}: a weight would be left out")
-    return Link(tpath, tmod, kpath, klayer)
+                raise AdapterError(f"{here} has {what} {t}, {there} has {k}")
+    if kind in ("Dense", "Conv1D", "Conv2D", "Conv2DTranspose"):
+        has_bias = tmod.bias is not None
+        if has_bias != bool(klayer.use_bias):
+            t = f"a bias {_shape(tmod.bias)}" if has_bias else "no bias"
+            k = f"a bias {_shape(klayer.bias)}" if klayer.use_bias else "no bias"
+            raise AdapterError(f"{here} has {t}, {there} has {k}: a weight would be left out")
+    if kind == "BatchNormalization":
+        if not tmod.track_running_stats:
+            mismatches.append(f"{here} has track_running_stats=False (batch statistics even in eval()); {there} uses "
+                              f"its moving statistics at inference")
+        if tmod.eps != klayer.epsilon:
+            mismatches.append(f"{here} has eps={tmod.eps:g}, {there} has epsilon={klayer.epsilon:g} (Keras's default "
+                              f"is 1e-3, torch's 1e-5): pass epsilon={tmod.eps:g}")
+        if tmod.momentum is None or not math.isclose(1 - tmod.momentum, klayer.momentum, rel_tol=1e-6):
+            want = "none (torch's momentum=None is a cumulative average)" if tmod.momentum is None else f"{1 - tmod.momentum:g}"
+            mismatches.append(f"{here} has momentum={tmod.momentum}, {there} has momentum={klayer.momentum:g}; torch "
+                              f"updates running = (1 - m) running + m batch, Keras moving = m moving + (1 - m) batch, "
+                              f"so the Keras momentum must be {want}")
+        if tmod.affine != bool(klayer.scale) or tmod.affine != bool(klayer.center):
+            raise AdapterError(f"{here} has affine={tmod.affine}, {there} has scale={klayer.scale}, "
+                               f"center={klayer.center}")
+        if tuple(np.atleast_1d(klayer.axis)) not in ((-1,),):
+            mismatches.append(f"{there} normalises axis {klayer.axis}; the channels_last port of torch's channel axis "
+                              f"is -1")
+    if kind == "LayerNormalization":
+        if len(tmod.normalized_shape) != 1:
+            raise AdapterError(f"{here} normalises over {tuple(tmod.normalized_shape)}: the adapter supports one "
+                               f"(the last) axis")
+        if tuple(np.atleast_1d(klayer.axis)) != (-1,):
+            mismatches.append(f"{there} normalises axes {klayer.axis}, torch the last axis only")
+        if tmod.eps != klayer.epsilon:
+            mismatches.append(f"{here} has eps={tmod.eps:g}, {there} has epsilon={klayer.epsilon:g} (Keras's default "
+                              f"is 1e-3, torch's 1e-5): pass epsilon={tmod.eps:g}")
+        if (tmod.weight is not None) != bool(klayer.scale) or (tmod.bias is not None) != bool(klayer.center):
+            raise AdapterError(f"{here} has weight {tmod.weight is not None}, bias {tmod.bias is not None}; {there} "
+                               f"has scale={klayer.scale}, center={klayer.center}")
+    if kind == "Embedding":
+        if tmod.padding_idx is not None:
+            mismatches.append(f"{here} has padding_idx={tmod.padding_idx} (its row gets no gradient); {there} "
+                              f"updates every row")
+        if tmod.max_norm is not None:
+            mismatches.append(f"{here} has max_norm={tmod.max_norm} (renormalises rows on lookup); Keras does not")
+    if kind in ("GRU", "LSTM"):
+        if tmod.num_layers != 1 or tmod.bidirectional or getattr(tmod, "proj_size", 0):
+            raise AdapterError(f"{here} with num_layers={tmod.num_layers}, bidirectional={tmod.bidirectional}"
+                               f"{', proj_size=' + str(tmod.proj_size) if getattr(tmod, 'proj_size', 0) else ''} is not "
+                               f"supported: stack single-layer {type(tmod).__name__}s (one Keras {kind} each)")
+        if tmod.hidden_size != klayer.units:
+            raise AdapterError(f"{here} has hidden_size={tmod.hidden_size}, {there} has units={klayer.units}")
+        if bool(tmod.bias) != bool(klayer.cell.use_bias):
+            raise AdapterError(f"{here} has bias={tmod.bias}, {there} has use_bias={klayer.cell.use_bias}")
+        if not tmod.batch_first:
+            mismatches.append(f"{here} has batch_first=False: it reads (time, batch, features), Keras (batch, time, "
+                              f"features); use batch_first=True")
+        if kind == "GRU" and not klayer.cell.reset_after:
+            mismatches.append(f"{there} has reset_after=False; torch's GRU applies the reset gate after the recurrent "
+                              f"matmul: reset_after=True")
+        act = getattr(klayer.cell.activation, "__name__", str(klayer.cell.activation))
+        ract = getattr(klayer.cell.recurrent_activation, "__name__", str(klayer.cell.recurrent_activation))
+        if act != "tanh" or ract != "sigmoid":
+            mismatches.append(f"{there} has activation={act}, recurrent_activation={ract}; torch uses tanh and sigmoid")
+    return Link(tpath, tmod, kpath, klayer, mismatches=tuple(mismatches))
 
 
 # -- the flatten-order trap -----------------------------------------------------------
@@ -222,7 +429,7 @@ def _keras_sequence(obj, prefix: str):
         path = f"{prefix}.{name}" if prefix else name
         if _is_sequence(child):
             yield from _keras_sequence(child, path)
-        elif tfm.named_children(child) and child.weights:
+        elif weight_layer(child) is None and tfm.named_children(child) and child.weights:
             raise AdapterError(f"Keras {type(child).__name__} at {_where(path)} is a subclassed layer inside a "
                                f"Sequential; pair it by name from a subclassed model instead")
         else:
@@ -238,14 +445,15 @@ def _sequence_layouts(items) -> dict[str, tuple[np.ndarray | None, str]]:
     keep = (L.ReLU, L.Activation, L.LeakyReLU, L.ELU, L.PReLU, L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D,
             L.MaxPooling1D, L.MaxPooling2D, L.AveragePooling1D, L.AveragePooling2D, L.ZeroPadding1D,
             L.ZeroPadding2D, L.Cropping1D, L.Cropping2D, L.UpSampling1D, L.UpSampling2D, L.Identity,
-            L.InputLayer, tfm.TorchPooling2D)
+            L.InputLayer, tfm.TorchPooling2D, L.BatchNormalization, L.GaussianNoise, L.AlphaDropout,
+            L.GaussianDropout)
     glob = (L.GlobalAveragePooling1D, L.GlobalAveragePooling2D, L.GlobalMaxPooling1D, L.GlobalMaxPooling2D)
     order = None  # Keras axis i of the current map is torch axis order[i]; None: flat, or the model input
     pending = None  # (rows, why) for the next Dense
     out = {}
     for path, layer in items:
-        w = tfm.weight_layer(layer)
-        if isinstance(w, (L.Conv1D, L.Conv2D)):
+        w = weight_layer(layer)
+        if isinstance(w, (L.Conv1D, L.Conv2D, L.DepthwiseConv2D, L.Conv2DTranspose)):
             rank = len(w.kernel_size) + 1
             order = _channels_last(rank) if w.data_format == "channels_last" else tuple(range(rank))
             pending = None
@@ -282,6 +490,8 @@ def _sequence_layouts(items) -> dict[str, tuple[np.ndarray | None, str]]:
         elif isinstance(layer, L.Permute):
             if order is not None:
                 order = tuple(order[d - 1] for d in layer.dims)
+        elif isinstance(w, (L.Embedding, L.GRU, L.LSTM)):
+            order, pending = None, None
         elif isinstance(layer, glob):
             if not getattr(layer, "keepdims", False):
                 order = None
@@ -339,7 +549,7 @@ def _pair_in_order(tmod, kobj, tpath: str, kpath: str) -> list[Link]:
     tlayers = list(_torch_weighted(tmod, tpath))
     if _is_sequence(kobj):
         kitems = list(_keras_sequence(kobj, kpath))
-    elif _tfm().weight_layer(kobj) is not None:
+    elif weight_layer(kobj) is not None:
         kitems = [(kpath, kobj)]
     else:
         raise AdapterError(f"layer path {_where(tpath)}: torch {type(tmod).__name__} is paired by order, but Keras "
@@ -358,8 +568,8 @@ def _pair_in_order(tmod, kobj, tpath: str, kpath: str) -> list[Link]:
     layouts = _sequence_layouts(kitems)
     for link in links:
         rows, why = layouts.get(link.keras_path, (None, ""))
-        n_in = _shape(link.keras_layer.kernel)[0]
-        if rows is not None and len(rows) != n_in:
+        if rows is not None and len(rows) != _shape(link.keras_layer.kernel)[0]:
+            n_in = _shape(link.keras_layer.kernel)[0]
             raise AdapterError(f"layer path {_where(link.path)}: the Flatten before Keras Dense at "
                                f"{_where(link.keras_path)} gives {len(rows)} features ({why}), the Dense reads {n_in}")
     return [dataclasses.replace(l, rows=layouts[l.keras_path][0], layout=layouts[l.keras_path][1])
@@ -372,7 +582,7 @@ def _pair_by_name(tmod, kobj, tpath: str, kpath: str) -> list[Link]:
     own = [n for n, _ in tmod.named_parameters(recurse=False)]
     if own:
         raise AdapterError(f"layer path {_where(tpath)}: parameters {own} of torch {type(tmod).__name__} are not "
-                           f"inside a supported layer (Linear, Conv1d, Conv2d)")
+                           f"inside a supported layer ({SUPPORTED})")
     kchildren = dict(tfm.named_children(kobj))
     links, used = [], set()
     for name, tchild in tmod.named_children():
@@ -408,8 +618,12 @@ def _pair_by_name(tmod, kobj, tpath: str, kpath: str) -> list[Link]:
             if l.keras_path in layouts else l for l in links]
 
 
-def plan(torch_model, keras_model) -> list[Link]:
-    """Pair every torch layer with parameters with the Keras layer holding its weights."""
+def plan(torch_model, keras_model, strict: bool = True) -> list[Link]:
+    """Pair every torch layer with parameters with the Keras layer holding its weights.
+
+    ``strict``: conventions that a copy cannot reconcile (BatchNorm / LayerNorm eps and
+    momentum, a GRU without reset_after, ...) raise; otherwise they stay in each link's
+    ``mismatches`` for the caller to report."""
     torch = _torch()
     if not isinstance(torch_model, torch.nn.Module):
         raise AdapterError(f"the torch side must be an nn.Module, not {type(torch_model).__name__}")
@@ -417,6 +631,10 @@ def plan(torch_model, keras_model) -> list[Link]:
         raise AdapterError(f"the Keras side must be a Keras layer or model, not {type(keras_model).__name__}")
     links = _pair(torch_model, keras_model, "", "")
     _check_complete(links, torch_model, keras_model)
+    problems = [m for l in links for m in l.mismatches]
+    if strict and problems:
+        raise AdapterError("the layers differ in conventions a weight copy cannot fix:\n  " + "\n  ".join(problems)
+                           + "\n(transfer(..., strict=False) copies anyway and reports them)")
     return links
 
 
@@ -428,8 +646,9 @@ def _keras_weights(keras_model) -> list:
 
 def _check_complete(links: list[Link], torch_model, keras_model) -> None:
     """Every torch parameter used and every Keras weight filled, exactly once."""
-    used_t = {id(p) for l in links for _, p, _, _ in l.entries()}
-    used_k = [id(v) for l in links for _, _, v, _ in l.entries()]
+    slots = [slot for l in links for slot in l.slots()]
+    used_t = {id(p) for slot in slots for p in slot.torch_tensors}
+    used_k = [id(slot.var) for slot in slots]
     left_t = [n for n, p in torch_model.named_parameters() if id(p) not in used_t]
     if left_t:
         raise AdapterError(f"torch parameters {left_t} would not be used")
@@ -443,41 +662,62 @@ def _check_complete(links: list[Link], torch_model, keras_model) -> None:
 # -- moving values --------------------------------------------------------------------
 
 
-def keras_values(torch_model, keras_model, state: Mapping[str, Any] | None = None) -> list[np.ndarray]:
-    """The torch parameters (or ``state``: name -> array in torch layout) in Keras layout,
-    one array per ``keras_model.weights`` entry."""
-    links = plan(torch_model, keras_model)
+def _torch_state(torch_model) -> dict[str, Any]:
+    """Parameters and buffers (running statistics), by name."""
+    return {**dict(torch_model.named_buffers()), **dict(torch_model.named_parameters())}
+
+
+def keras_values(torch_model, keras_model, state: Mapping[str, Any] | None = None, *,
+                 strict: bool = True) -> list[np.ndarray]:
+    """The torch parameters and buffers (or ``state``: name -> array in torch layout) in
+    Keras layout, one array per ``keras_model.weights`` entry."""
+    links = plan(torch_model, keras_model, strict)
     names = [n for n, _ in torch_model.named_parameters()]
+    current = _torch_state(torch_model)
     if state is not None:
         missing = [n for n in names if n not in state]
-        extra = [n for n in state if n not in names]
+        extra = [n for n in state if n not in current]
         if missing or extra:
             raise AdapterError(f"state does not match the parameters of torch {type(torch_model).__name__}: "
                                f"missing {missing}, not parameters {extra}")
     by_var = {}
     for link in links:
-        for name, param, var, kind in link.entries():
-            value = np.asarray(to_numpy(state[name] if state is not None else param))
-            if _shape(value) != _shape(param):
-                raise AdapterError(f"layer path {_where(link.path)}: {name} is {_shape(value)}, torch "
-                                   f"{type(link.torch_module).__name__} has {_shape(param)}")
-            target = link.keras_shape(kind, _shape(param))
+        for slot in link.slots():
+            values = []
+            for name, tensor in zip(slot.torch_names, slot.torch_tensors):
+                value = np.asarray(to_numpy(state[name] if state is not None and name in state else tensor))
+                if _shape(value) != _shape(tensor):
+                    raise AdapterError(f"layer path {_where(link.path)}: {name} is {_shape(value)}, torch "
+                                       f"{type(link.torch_module).__name__} has {_shape(tensor)}")
+                values.append(value)
+            var = slot.var
+            target = _shape(slot.to_keras([np.zeros(_shape(t), np.float32) for t in slot.torch_tensors]))
             if target != _shape(var):
-                raise AdapterError(f"layer path {_where(link.path)}: torch {name} {_shape(param)} maps to Keras shape "
+                raise AdapterError(f"layer path {_where(link.path)}: torch {', '.join(slot.torch_names)} "
+                                   f"{', '.join(str(_shape(t)) for t in slot.torch_tensors)} maps to Keras shape "
                                    f"{target}, but {type(link.keras_layer).__name__} at {_where(link.keras_path)} has "
                                    f"{var.name} {_shape(var)}")
-            if np.dtype(value.dtype) != np.dtype(var.dtype):
-                raise AdapterError(f"layer path {_where(link.path)}: {name} is {value.dtype}, Keras {var.path} is "
-                                   f"{var.dtype}: copying would round; use the same dtype on both sides")
-            by_var[id(var)] = link.to_keras(kind, value)
+            for name, value in zip(slot.torch_names, values):
+                if np.dtype(value.dtype) != np.dtype(var.dtype):
+                    raise AdapterError(f"layer path {_where(link.path)}: {name} is {value.dtype}, Keras {var.path} is "
+                                       f"{var.dtype}: copying would round; use the same dtype on both sides")
+            by_var[id(var)] = slot.to_keras(values)
     return [by_var[id(v)] for v in _keras_weights(keras_model)]
 
 
-def torch_values(keras_model, torch_model, values: Sequence[Any] | None = None) -> dict[str, np.ndarray]:
+def torch_values(keras_model, torch_model, values: Sequence[Any] | None = None, *, gradients: bool | None = None,
+                 strict: bool = True) -> dict[str, np.ndarray]:
     """The Keras weights (or ``values``, one per ``keras_model.weights`` entry, e.g. their
-    gradients) in torch layout, keyed by torch parameter name."""
-    links = plan(torch_model, keras_model)
+    gradients) in torch layout, keyed by torch name: parameters, then buffers (running
+    statistics) where a value is given for them.
+
+    ``gradients`` (default: True when ``values`` is given) says how to split a Keras
+    weight that stands for a sum of torch parameters (an LSTM's two biases): a gradient
+    goes to each, a value goes to the first."""
+    links = plan(torch_model, keras_model, strict)
     weights = _keras_weights(keras_model)
+    if gradients is None:
+        gradients = values is not None
     if values is None:
         values = weights
     values = list(values)
@@ -486,32 +726,37 @@ def torch_values(keras_model, torch_model, values: Sequence[Any] | None = None) 
     index = {id(v): i for i, v in enumerate(weights)}
     out = {}
     for link in links:
-        for name, param, var, kind in link.entries():
+        for slot in link.slots():
+            var = slot.var
             value = values[index[id(var)]]
             if value is None:
+                if slot.buffer:
+                    continue  # running statistics have no gradient
                 raise AdapterError(f"layer path {_where(link.path)}: no value for Keras {var.path} (a None gradient?)")
             value = np.asarray(to_numpy(value))
             if _shape(value) != _shape(var):
                 raise AdapterError(f"layer path {_where(link.path)}: the value for Keras {var.path} is "
                                    f"{_shape(value)}, the weight is {_shape(var)}")
-            out[name] = link.to_torch(kind, value)
-            if _shape(out[name]) != _shape(param):
-                raise AdapterError(f"layer path {_where(link.path)}: Keras {var.path} {_shape(var)} maps to torch "
-                                   f"shape {_shape(out[name])}, but torch {name} is {_shape(param)}")
-    return {n: out[n] for n, _ in torch_model.named_parameters()}
+            for name, tensor, part in zip(slot.torch_names, slot.torch_tensors, slot.to_torch(value, gradients)):
+                out[name] = part
+                if _shape(part) != _shape(tensor):
+                    raise AdapterError(f"layer path {_where(link.path)}: Keras {var.path} {_shape(var)} maps to torch "
+                                       f"shape {_shape(part)}, but torch {name} is {_shape(tensor)}")
+    params = [n for n, _ in torch_model.named_parameters()]
+    return {**{n: out[n] for n in params}, **{n: v for n, v in out.items() if n not in params}}
 
 
-def torch_to_keras(torch_model, keras_model, state: Mapping[str, Any] | None = None) -> None:
-    """Copy torch's parameters (or ``state`` in torch layout) into the Keras model."""
-    for var, value in zip(_keras_weights(keras_model), keras_values(torch_model, keras_model, state)):
+def torch_to_keras(torch_model, keras_model, state: Mapping[str, Any] | None = None, *, strict: bool = True) -> None:
+    """Copy torch's parameters and running statistics (or ``state`` in torch layout) into the Keras model."""
+    for var, value in zip(_keras_weights(keras_model), keras_values(torch_model, keras_model, state, strict=strict)):
         var.assign(value)
 
 
-def keras_to_torch(keras_model, torch_model, values: Sequence[Any] | None = None) -> None:
-    """Copy the Keras weights (or ``values``) into the torch model's parameters."""
+def keras_to_torch(keras_model, torch_model, values: Sequence[Any] | None = None, *, strict: bool = True) -> None:
+    """Copy the Keras weights (or ``values``) into the torch model's parameters and buffers."""
     torch = _torch()
-    converted = torch_values(keras_model, torch_model, values)
-    params = dict(torch_model.named_parameters())
+    converted = torch_values(keras_model, torch_model, values, gradients=False, strict=strict)
+    params = _torch_state(torch_model)
     for name, value in converted.items():
         p = params[name]
         if np.dtype(value.dtype) != np.dtype(str(p.dtype).removeprefix("torch.")):
