@@ -277,7 +277,13 @@ def test_plugin_fixtures_and_failure_output(pytester):
             t = nn.Sequential(nn.Linear(4, 4), nn.Tanh())
             assert_equivalent(t, keras().Sequential([L.Dense(4), L.Activation("sigmoid")]), np.ones((2, 4), np.float32))
     """)
-    result = pytester.runpytest_inprocess("-p", "equivalence.pytest_plugin", "-q", "-p", "no:cacheprovider")
+    # installed (pip install -e .), the plugin loads through its pytest11 entry point;
+    # from a bare checkout it has to be named
+    from importlib.metadata import entry_points
+
+    installed = any(ep.name == "equivalence" for ep in entry_points(group="pytest11"))
+    load = [] if installed else ["-p", "equivalence.pytest_plugin"]
+    result = pytester.runpytest_inprocess(*load, "-q", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2, failed=2)
     for test in ("test_wrong", "test_wrong_fixture"):
         section = result.stdout.str().split(f"_ {test} _")[1]
