@@ -36,6 +36,37 @@ def measure(reps: int) -> tuple[list[float], list[float]]:
     return floors, suites
 
 
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+
+
+def threads_ab(reps: int) -> None:
+    """The suite with the frameworks' default threads against one thread each, alternated."""
+    import os
+
+    default, single = [], []
+    for i in range(reps + 1):
+        d, rc_d = timed_subprocess(SUITE)
+        saved = {k: os.environ.get(k) for k in ONE_THREAD}
+        os.environ.update(ONE_THREAD)
+        try:
+            s, rc_s = timed_subprocess(SUITE)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        if rc_d or rc_s:
+            raise SystemExit(f"equivalence run failed: default threads exit {rc_d}, one thread exit {rc_s}")
+        if i:
+            default.append(d)
+            single.append(s)
+    print(f"equivalence run, default threads: median {median(default):.2f} s  [{fmt_times(default)}]")
+    print(f"equivalence run, one thread each (OMP_NUM_THREADS=1, TF_NUM_INTRA/INTEROP_THREADS=1): "
+          f"median {median(single):.2f} s  [{fmt_times(single)}]")
+    print(f"one thread / default: {median(single) / median(default):.2f}")
+
+
 def breakdown(top: int = 12) -> None:
     """The suite in this process, timed by stage, topic and case."""
     t0 = time.perf_counter()
@@ -100,8 +131,14 @@ def main(argv=None) -> int:
     p.add_argument("--reps", type=int, default=3, help="measured pairs after the warm-up pair (default 3)")
     p.add_argument("--breakdown", action="store_true", help="also time stages, topics and cases in-process")
     p.add_argument("--cprofile", type=int, metavar="N", help="also print cProfile's top N by cumulative time")
+    p.add_argument("--threads-ab", action="store_true",
+                   help="instead: the suite with default threads against one thread per framework, alternated")
     args = p.parse_args(argv)
     print(f"before: {load()}")
+    if args.threads_ab:
+        threads_ab(args.reps)
+        print(f"after:  {load()}")
+        return 0
     floors, suites = measure(args.reps)
     print(f"after:  {load()}")
     f, s = median(floors), median(suites)
