@@ -36,6 +36,7 @@ def measure(reps: int) -> tuple[list[float], list[float]]:
     return floors, suites
 
 
+DEFAULT_THREADS: dict[str, str] = {}  # the frameworks' own defaults (2 threads here)
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
 
 
@@ -44,24 +45,27 @@ def threads_ab(reps: int) -> None:
     import os
 
     default, single = [], []
-    for i in range(reps + 1):
-        d, rc_d = timed_subprocess(SUITE)
-        saved = {k: os.environ.get(k) for k in ONE_THREAD}
-        os.environ.update(ONE_THREAD)
+    def run(extra):
+        saved = {k: os.environ.get(k) for k in extra}
+        os.environ.update(extra)
         try:
-            s, rc_s = timed_subprocess(SUITE)
+            return timed_subprocess(SUITE)
         finally:
             for k, v in saved.items():
                 if v is None:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
+
+    for i in range(reps + 1):
+        d, rc_d = run(DEFAULT_THREADS)
+        s, rc_s = run(ONE_THREAD)
         if rc_d or rc_s:
             raise SystemExit(f"equivalence run failed: default threads exit {rc_d}, one thread exit {rc_s}")
         if i:
             default.append(d)
             single.append(s)
-    print(f"equivalence run, default threads: median {median(default):.2f} s  [{fmt_times(default)}]")
+    print(f"equivalence run, frameworks' default threads: median {median(default):.2f} s  [{fmt_times(default)}]")
     print(f"equivalence run, one thread each (OMP_NUM_THREADS=1, TF_NUM_INTRA/INTEROP_THREADS=1): "
           f"median {median(single):.2f} s  [{fmt_times(single)}]")
     print(f"one thread / default: {median(single) / median(default):.2f}")
