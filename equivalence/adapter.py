@@ -138,7 +138,19 @@ class Link:
         return np.transpose(w, _tfm().TORCH_AXES[w.ndim])
 
     def keras_shape(self, kind: str, torch_shape: tuple[int, ...]) -> tuple[int, ...]:
-        return _shape(self.to_keras(kind, np.empty(torch_shape, dtype=np.uint8)))
+        """The shape :meth:`to_keras` gives, from the shapes alone (no array is built:
+        for a 10M-parameter model that costs as much as the transfer itself)."""
+        if kind == "bias":
+            return tuple(torch_shape)
+        if len(torch_shape) == 2:
+            out_features, in_features = torch_shape
+            if self.rows is not None and len(self.rows) != in_features:
+                raise AdapterError(f"layer path {_where(self.path)}: the flatten before Keras Dense at "
+                                   f"{_where(self.keras_path)} gives {len(self.rows)} features ({self.layout}), "
+                                   f"torch {type(self.torch_module).__name__} reads {in_features}")
+            return (in_features, out_features)
+        axes = {3: (2, 1, 0), 4: (2, 3, 1, 0)}[len(torch_shape)]
+        return tuple(torch_shape[a] for a in axes)
 
 
 def _slots(link: Link) -> list[Slot]:

@@ -1,0 +1,162 @@
+"""Suite cost: ``equivalence run`` (every case, float32 and float64, CPU) over the floor of
+importing torch, TensorFlow and Keras in one process. Goal: at most 3.
+
+Both are fresh subprocesses, run alternately (import, suite, import, suite, ...); the first
+pair is a warm-up (disk cache) and is not counted; the ratio is median over median.
+
+    PYTHONPATH=. python -m benchmarks.suite_cost [--reps 3] [--breakdown] [--cprofile 25]
+
+``--breakdown`` then runs the suite once in this process and says where the time goes: the
+imports, case discovery, each topic, the slowest cases. ``--cprofile N`` profiles that
+in-process run and prints the top N functions by cumulative time (cProfile slows torch's
+and TF's Python layers several-fold: read its shares, not its seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import time
+
+from benchmarks._common import IMPORT_FLOOR, fmt_times, load, median, timed_subprocess
+
+SUITE = ["-m", "equivalence.cli", "run", "--dtype", "float32,float64", "--device", "cpu"]
+
+
+def measure(reps: int) -> tuple[list[float], list[float]]:
+    floors, suites = [], []
+    for i in range(reps + 1):  # the first pair warms the disk cache
+        f, rc_f = timed_subprocess(["-c", IMPORT_FLOOR])
+        s, rc_s = timed_subprocess(SUITE)
+        if rc_f or rc_s:
+            raise SystemExit(f"a subprocess failed: import floor exit {rc_f}, equivalence run exit {rc_s}")
+        if i:
+            floors.append(f)
+            suites.append(s)
+    return floors, suites
+
+
+DEFAULT_THREADS: dict[str, str] = {}  # the frameworks' own defaults (2 threads here)
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+
+
+def threads_ab(reps: int) -> None:
+    """The suite with the frameworks' default threads against one thread each, alternated."""
+    import os
+
+    default, single = [], []
+    def run(extra):
+        saved = {k: os.environ.get(k) for k in extra}
+        os.environ.update(extra)
+        try:
+            return timed_subprocess(SUITE)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    for i in range(reps + 1):
+        d, rc_d = run(DEFAULT_THREADS)
+        s, rc_s = run(ONE_THREAD)
+        if rc_d or rc_s:
+            raise SystemExit(f"equivalence run failed: default threads exit {rc_d}, one thread exit {rc_s}")
+        if i:
+            default.append(d)
+            single.append(s)
+    print(f"equivalence run, frameworks' default threads: median {median(default):.2f} s  [{fmt_times(default)}]")
+    print(f"equivalence run, one thread each (OMP_NUM_THREADS=1, TF_NUM_INTRA/INTEROP_THREADS=1): "
+          f"median {median(single):.2f} s  [{fmt_times(single)}]")
+    print(f"one thread / default: {median(single) / median(default):.2f}")
+
+
+def breakdown(top: int = 12) -> None:
+    """The suite in this process, timed by stage, topic and case."""
+    t0 = time.perf_counter()
+    from equivalence.frameworks import Context, keras
+
+    keras()
+    t1 = time.perf_counter()
+    from equivalence.case import select
+    from equivalence.runner import run_case
+
+    cases = select(None)
+    t2 = time.perf_counter()
+    per = []
+    for dtype in ("float32", "float64"):
+        for case in cases:
+            if dtype in case.dtypes:
+                s = time.perf_counter()
+                run_case(case, Context(dtype=dtype))
+                per.append((time.perf_counter() - s, case.name, dtype))
+    t3 = time.perf_counter()
+    print(f"\nwhere the time goes (one in-process run, {len(per)} case runs):")
+    print(f"  import torch+TF+Keras (configured)  {t1 - t0:6.2f} s")
+    print(f"  discover cases (imports the ports)  {t2 - t1:6.2f} s")
+    print(f"  run the cases                       {t3 - t2:6.2f} s")
+    topics = collections.defaultdict(lambda: [0.0, 0])
+    for t, name, _ in per:
+        topics[name.split(".")[0]][0] += t
+        topics[name.split(".")[0]][1] += 1
+    for topic, (t, n) in sorted(topics.items(), key=lambda kv: -kv[1][0]):
+        print(f"    {topic:12s} {n:4d} runs {t:6.2f} s ({1000 * t / n:.0f} ms per run)")
+    print(f"  slowest {top} case runs:")
+    for t, name, dtype in sorted(per, reverse=True)[:top]:
+        print(f"    {t:6.2f} s  {name} ({dtype})")
+
+
+def cprofile(n: int) -> None:
+    import cProfile
+    import io
+    import pstats
+
+    from equivalence.frameworks import Context, keras
+
+    keras()
+    from equivalence.case import select
+    from equivalence.runner import run_case
+
+    cases = select(None)
+    prof = cProfile.Profile()
+    prof.enable()
+    for dtype in ("float32", "float64"):
+        for case in cases:
+            if dtype in case.dtypes:
+                run_case(case, Context(dtype=dtype))
+    prof.disable()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(n)
+    print(out.getvalue())
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--reps", type=int, default=3, help="measured pairs after the warm-up pair (default 3)")
+    p.add_argument("--breakdown", action="store_true", help="also time stages, topics and cases in-process")
+    p.add_argument("--cprofile", type=int, metavar="N", help="also print cProfile's top N by cumulative time")
+    p.add_argument("--threads-ab", action="store_true",
+                   help="instead: the suite with default threads against one thread per framework, alternated")
+    args = p.parse_args(argv)
+    print(f"before: {load()}")
+    if args.threads_ab:
+        threads_ab(args.reps)
+        print(f"after:  {load()}")
+        return 0
+    floors, suites = measure(args.reps)
+    print(f"after:  {load()}")
+    f, s = median(floors), median(suites)
+    print(f"import floor (torch, tensorflow, keras): median {f:.2f} s  [{fmt_times(floors)}]")
+    print(f"equivalence run (all cases, float32+float64, CPU): median {s:.2f} s  [{fmt_times(suites)}]")
+    pairs = [b / a for a, b in zip(floors, suites)]
+    print(f"ratio suite / import floor: {s / f:.2f}  (per pair: {fmt_times(pairs)}; goal <= 3: "
+          f"{'met' if s / f <= 3 else 'NOT met'})")
+    if args.breakdown:
+        breakdown()
+    if args.cprofile:
+        cprofile(args.cprofile)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
