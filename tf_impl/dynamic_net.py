@@ -3,10 +3,11 @@
 The Keras model runs eagerly, so Python control flow chooses how often the one
 ``middle_linear`` layer runs (0 to 3 times), as in torch; the tape sums the
 shared layer's gradient over its uses. The draw comes from ``self.rng`` or is
-given as ``depth``. Torch's SGD with momentum is Keras's SGD with momentum
-(same algorithm, Keras keeps -lr * buf), built over every variable up front
-because a pass of depth 0 gives the middle layer no gradient and Keras, like
-torch, then leaves it untouched. Run ``python -m tf_impl.dynamic_net``.
+given as ``depth``. Torch's SGD with momentum is ``TorchSGD``: Keras's own SGD
+is the same algorithm (it keeps -lr * buf) but in float64 it rounds the
+momentum to float32 (see tf_impl.ladder_optim). The optimizer is built over
+every variable up front: a pass of depth 0 gives the middle layer no gradient,
+and then, as in torch, it is left untouched. Run ``python -m tf_impl.dynamic_net``.
 """
 
 import random
@@ -68,8 +69,8 @@ def build_model(params=None, dtype=dtype, rng=random):
 
 
 def make_optimizer(model, learning_rate=1e-4, momentum=0.9):
-    """The tutorial's optimizer, SGD with momentum: Keras's own, built over every variable."""
-    optimizer = _make_optimizer(model, "keras_sgd", lr=learning_rate, momentum=momentum)
+    """The tutorial's optimizer, torch's SGD with momentum (TorchSGD), built over every variable."""
+    optimizer = _make_optimizer(model, "sgd", lr=learning_rate, momentum=momentum)
     optimizer.build(model.trainable_variables)
     return optimizer
 
@@ -83,7 +84,7 @@ def step(model, x, y, optimizer, depth=None):
     """One pass of the loop: the loss, the gradients and the parameters after the update."""
     loss_fn = SumSquaredError(dtype=x.dtype)
     with tf.GradientTape() as tape:
-        y_pred = model(x, depth)
+        y_pred = model(x, depth=depth)
         loss = loss_fn(y, y_pred)
     grads = tape.gradient(loss, model.trainable_variables)
     _apply(optimizer, grads, model.trainable_variables)
@@ -99,7 +100,7 @@ def train(model, x, y, optimizer, steps=500, log=None, depths=None):
     for t in range(steps):
         with tf.GradientTape() as tape:
             # Forward pass: compute predicted y by passing x to the model
-            y_pred = model(x, None if depths is None else int(depths[t]))
+            y_pred = model(x, depth=None if depths is None else int(depths[t]))
             loss = loss_fn(y, y_pred)
         losses.append(loss)
         if log is not None and t % 100 == 99:

@@ -15,6 +15,10 @@ Keras's stock optimizers are not torch's:
 * Keras keeps ``learning_rate`` in a variable of ``keras.config.floatx()``
   (float32 by default): a float64 model trained without ``floatx("float64")``
   uses the learning rate rounded to float32.
+* ``tf.cast(0.9, tf.float64)`` is 0.8999999761581421: a Python float goes
+  through a float32 tensor first. Keras's SGD and Adam cast ``momentum``,
+  ``beta_1`` and ``weight_decay`` that way, so in float64 they run with those
+  hyperparameters rounded to float32. The ports use ``tf.constant(value, dtype)``.
 
 ``TorchAdam`` and ``TorchSGD`` are Keras optimizers that make torch's update,
 operation for operation. Run ``python -m tf_impl.ladder_optim``.
@@ -39,7 +43,9 @@ class TorchAdam(keras.optimizers.Optimizer):
     ``epsilon`` is added to sqrt(v) *after* bias correction, and ``weight_decay``
     is torch's coupled L2 term (``grad + wd * p``), not Keras's decoupled decay.
     Every scalar (lr / (1 - beta1^t), sqrt(1 - beta2^t)) is computed in float64
-    and then rounded to the variable's dtype, as torch does with Python floats.
+    and then rounded to the variable's dtype, as torch does with Python floats;
+    constants are made with ``tf.constant(value, dtype)``, never ``tf.cast`` of a
+    Python float (which rounds through float32).
     """
 
     def __init__(self, learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.0,
@@ -67,16 +73,16 @@ class TorchAdam(keras.optimizers.Optimizer):
         step = tf.cast(self.iterations + 1, tf.float64)
         grad = tf.cast(gradient, dt)
         if self.torch_weight_decay:
-            grad = grad + tf.cast(self.torch_weight_decay, dt) * variable  # grad.add(param, alpha=wd)
+            grad = grad + tf.constant(self.torch_weight_decay, dt) * variable  # grad.add(param, alpha=wd)
         # exp_avg.lerp_(grad, 1 - beta1): m + (1 - beta1) (g - m)
-        exp_avg.assign(exp_avg + tf.cast(1 - self.beta_1, dt) * (grad - exp_avg))
+        exp_avg.assign(exp_avg + tf.constant(1 - self.beta_1, dt) * (grad - exp_avg))
         # exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        exp_avg_sq.assign(exp_avg_sq * tf.cast(self.beta_2, dt) + tf.cast(1 - self.beta_2, dt) * grad * grad)
+        exp_avg_sq.assign(exp_avg_sq * tf.constant(self.beta_2, dt) + tf.constant(1 - self.beta_2, dt) * grad * grad)
         bias_correction1 = 1 - tf.pow(tf.constant(self.beta_1, tf.float64), step)
         bias_correction2 = 1 - tf.pow(tf.constant(self.beta_2, tf.float64), step)
         step_size = tf.cast(learning_rate, tf.float64) / bias_correction1
         # denom = (exp_avg_sq.sqrt() / sqrt(bias_correction2)).add_(eps): eps after the correction
-        denom = tf.sqrt(exp_avg_sq) / tf.cast(tf.sqrt(bias_correction2), dt) + tf.cast(self.epsilon, dt)
+        denom = tf.sqrt(exp_avg_sq) / tf.cast(tf.sqrt(bias_correction2), dt) + tf.constant(self.epsilon, dt)
         # param.addcdiv_(exp_avg, denom, value=-step_size)
         variable.assign_add(tf.cast(-step_size, dt) * (exp_avg / denom))
 
@@ -117,11 +123,11 @@ class TorchSGD(keras.optimizers.Optimizer):
         dt = variable.dtype
         grad = tf.cast(gradient, dt)
         if self.torch_weight_decay:
-            grad = grad + tf.cast(self.torch_weight_decay, dt) * variable  # grad.add(param, alpha=wd)
+            grad = grad + tf.constant(self.torch_weight_decay, dt) * variable  # grad.add(param, alpha=wd)
         if self.momentum:
             buf = self._momentum_buffers[self._get_variable_index(variable)]
-            buf.assign(buf * tf.cast(self.momentum, dt) + grad)  # buf.mul_(momentum).add_(grad)
-            grad = grad + tf.cast(self.momentum, dt) * buf if self.nesterov else tf.convert_to_tensor(buf)
+            buf.assign(buf * tf.constant(self.momentum, dt) + grad)  # buf.mul_(momentum).add_(grad)
+            grad = grad + tf.constant(self.momentum, dt) * buf if self.nesterov else tf.convert_to_tensor(buf)
         variable.assign_add(tf.cast(-learning_rate, dt) * grad)  # param.add_(grad, alpha=-lr)
 
     def get_config(self):
