@@ -96,18 +96,26 @@ def step(model, x, y, optimizer, depth=None):
 def train(model, x, y, optimizer, steps=500, log=None, depths=None):
     """The tutorial's loop; ``depths[t]`` fixes step t's depth (else the model draws it)."""
     loss_fn = SumSquaredError(dtype=x.dtype)
-    losses = []
-    for t in range(steps):
+
+    # the loop body as one graph per depth (a Python int: each of 0..3 is traced once)
+    @tf.function
+    def train_step(depth):
         with tf.GradientTape() as tape:
             # Forward pass: compute predicted y by passing x to the model
-            y_pred = model(x, depth=None if depths is None else int(depths[t]))
+            y_pred = model(x, depth=depth)
             loss = loss_fn(y, y_pred)
+        grads = tape.gradient(loss, model.trainable_variables)
+        _apply(optimizer, grads, model.trainable_variables)
+        return loss
+
+    losses = []
+    for t in range(steps):
+        # the random choice stays in Python, outside the graph: one shared seeded source
+        depth = model.rng.randint(0, MAX_DEPTH) if depths is None else int(depths[t])
+        loss = train_step(depth)
         losses.append(loss)
         if log is not None and t % 100 == 99:
             log(t, loss.numpy().item())
-
-        grads = tape.gradient(loss, model.trainable_variables)
-        _apply(optimizer, grads, model.trainable_variables)
     return {"losses": tf.stack(losses), "params": _weights.named_parameters(model.torch_layers())}
 
 

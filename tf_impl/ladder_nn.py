@@ -78,20 +78,26 @@ def step(model, x, y, learning_rate=1e-4):
 def train(model, x, y, learning_rate=1e-4, steps=500, log=None):
     """The tutorial's loop (updates ``model`` in place); ``log(t, loss)`` at t % 100 == 99."""
     loss_fn = SumSquaredError(dtype=x.dtype)  # Mean Squared Error, summed over every element
-    losses = []
-    for t in range(steps):
+
+    @tf.function  # the loop body as one graph: the same operations, without eager dispatch
+    def train_step():
         with tf.GradientTape() as tape:
             y_pred = model(x)
             loss = loss_fn(y, y_pred)
-        losses.append(loss)
-        if log is not None and t % 100 == 99:
-            log(t, loss.numpy().item())
 
         # the tape's gradients are fresh each step: nothing to zero
         grads = tape.gradient(loss, model.trainable_variables)
 
         for param, grad in zip(model.trainable_variables, grads):
             param.assign_sub(learning_rate * grad)
+        return loss
+
+    losses = []
+    for t in range(steps):
+        loss = train_step()
+        losses.append(loss)
+        if log is not None and t % 100 == 99:
+            log(t, loss.numpy().item())
     return {"losses": tf.stack(losses), "params": named_parameters(model)}
 
 

@@ -264,19 +264,26 @@ def step(model, x, y, optimizer):
 def train(model, x, y, optimizer, steps=500, log=None):
     """The tutorial's loop (updates ``model`` in place); ``log(t, loss)`` at t % 100 == 99."""
     loss_fn = SumSquaredError(dtype=x.dtype)
-    losses = []
-    for t in range(steps):
+    optimizer.build(model.trainable_variables)  # its variables exist before the step is traced
+
+    @tf.function  # the loop body as one graph: the same operations, without eager dispatch
+    def train_step():
         with tf.GradientTape() as tape:
             y_pred = model(x)
             loss = loss_fn(y, y_pred)
-        losses.append(loss)
-        if log is not None and t % 100 == 99:
-            log(t, loss.numpy().item())
 
         # fresh gradients from the tape: no zero_grad()
         grads = tape.gradient(loss, model.trainable_variables)
 
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    losses = []
+    for t in range(steps):
+        loss = train_step()
+        losses.append(loss)
+        if log is not None and t % 100 == 99:
+            log(t, loss.numpy().item())
     return {"losses": tf.stack(losses), "params": _weights.named_parameters(_layers(model))}
 
 

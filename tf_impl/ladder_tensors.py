@@ -42,24 +42,30 @@ def step(x, y, w1, w2, learning_rate=1e-6):
 def train(x, y, w1, w2, learning_rate=1e-6, steps=500, log=None):
     """The tutorial's loop; ``log(t, loss)`` at t % 100 == 99.
 
-    Returns the loss at every step (a tensor) and the final weights.
+    Returns the loss at every step (a tensor) and the final weights. The loop
+    body is compiled once with ``tf.function`` (graph mode: the same operations,
+    without eager dispatch on every one of them).
     """
-    losses = []
-    for t in range(steps):
+
+    @tf.function
+    def train_step(w1, w2):
         # Forward pass: compute predicted y
         h, h_relu, y_pred = forward(x, w1, w2)
 
-        # Compute and print loss
+        # Compute loss
         loss = tf.reduce_sum(tf.square(y_pred - y))
-        losses.append(loss)
-        if log is not None and t % 100 == 99:
-            log(t, loss.numpy().item())
 
         grad_w1, grad_w2 = backward(x, y, w2, h, h_relu, y_pred)
 
         # Update weights using gradient descent (new tensors: TF tensors are immutable)
-        w1 = w1 - learning_rate * grad_w1
-        w2 = w2 - learning_rate * grad_w2
+        return loss, w1 - learning_rate * grad_w1, w2 - learning_rate * grad_w2
+
+    losses = []
+    for t in range(steps):
+        loss, w1, w2 = train_step(w1, w2)
+        losses.append(loss)
+        if log is not None and t % 100 == 99:
+            log(t, loss.numpy().item())
     return {"losses": tf.stack(losses), "w1": w1, "w2": w2}
 
 

@@ -64,18 +64,15 @@ def step(x, y, w1, w2, learning_rate=1e-6):
 def train(x, y, w1, w2, learning_rate=1e-6, steps=500, log=None):
     """The tutorial's loop on Variables copied from w1, w2; ``log(t, loss)`` at t % 100 == 99."""
     w1, w2 = tf.Variable(w1), tf.Variable(w2)
-    losses = []
-    for t in range(steps):
-        # To apply our function, we use MyReLU.apply, as in torch. We alias this as 'relu'.
-        relu = MyReLU.apply
+    # To apply our function, we use MyReLU.apply, as in torch. We alias this as 'relu'.
+    relu = MyReLU.apply
 
+    @tf.function  # the loop body as one graph: the same operations, without eager dispatch
+    def train_step():
         # Forward pass: compute predicted y; ReLU is our custom-gradient operation.
         with tf.GradientTape() as tape:
             y_pred = tf.matmul(relu(tf.matmul(x, w1)), w2)
             loss = tf.reduce_sum(tf.square(y_pred - y))
-        losses.append(loss)
-        if log is not None and t % 100 == 99:
-            log(t, loss.numpy().item())
 
         # Use the tape to compute the backward pass.
         grad_w1, grad_w2 = tape.gradient(loss, [w1, w2])
@@ -83,6 +80,14 @@ def train(x, y, w1, w2, learning_rate=1e-6, steps=500, log=None):
         # Update weights using gradient descent
         w1.assign_sub(learning_rate * grad_w1)
         w2.assign_sub(learning_rate * grad_w2)
+        return loss
+
+    losses = []
+    for t in range(steps):
+        loss = train_step()
+        losses.append(loss)
+        if log is not None and t % 100 == 99:
+            log(t, loss.numpy().item())
     return {"losses": tf.stack(losses), "w1": tf.convert_to_tensor(w1), "w2": tf.convert_to_tensor(w2)}
 
 

@@ -102,12 +102,10 @@ def forward_backward(params, x, y, uses, pass_at_zero=False):
         W, b = params[f"{name}.weight"], params.get(f"{name}.bias")
         N = G.value.shape[0]
         parts = {f"{name}.weight": Bounded(G.value.T @ a_in.value, G.M.T @ a_in.M, G.n + a_in.n + N,
-                                           {p: np.asarray(G.flip[p]).T @ a_in.M if np.ndim(G.flip[p]) else 0.0
-                                            for p in PRECISIONS})}
+                                           {p: _flip_map(G.flip[p], lambda f: f.T @ a_in.M) for p in PRECISIONS})}
         if b is not None:
             parts[f"{name}.bias"] = Bounded(G.value.sum(0), G.M.sum(0), G.n + N,
-                                            {p: np.sum(G.flip[p], 0) if np.ndim(G.flip[p]) else 0.0
-                                             for p in PRECISIONS})
+                                            {p: _flip_map(G.flip[p], lambda f: f.sum(0)) for p in PRECISIONS})
         for k, part in parts.items():  # a shared layer: its uses add up
             if k in grads:
                 old = grads[k]
@@ -116,8 +114,13 @@ def forward_backward(params, x, y, uses, pass_at_zero=False):
             else:
                 grads[k] = part
         G = Bounded(G.value @ W, G.M @ np.abs(W), G.n + W.shape[0],
-                    {p: np.asarray(G.flip[p]) @ np.abs(W) if np.ndim(G.flip[p]) else 0.0 for p in PRECISIONS})
+                    {p: _flip_map(G.flip[p], lambda f: f @ np.abs(W)) for p in PRECISIONS})
     return {"loss": loss, "loss_bound": loss_bound, "grads": grads, "record": record, "r": r}
+
+
+def _flip_map(f, fn):
+    """A linear map of a flip term; 0 (no ReLU input within reach of its kink) stays 0, cheaply."""
+    return fn(f) if np.ndim(f) and np.any(f) else 0.0
 
 
 def _relu_backward(G, z, pass_at_zero):
@@ -128,7 +131,9 @@ def _relu_backward(G, z, pass_at_zero):
         uncertain = np.abs(z.value) <= z.bound(p)
         reach = passed | uncertain
         f = np.asarray(G.flip[p]) * reach if np.ndim(G.flip[p]) else 0.0
-        flip[p] = f + np.where(uncertain, np.abs(G.value) + G.bound(p), 0.0)
+        if uncertain.any():
+            f = f + np.where(uncertain, np.abs(G.value) + G.bound(p), 0.0)
+        flip[p] = f
     # M keeps the rounding part wherever either branch passes G (the precisions share M)
     reach_any = passed | (np.abs(z.value) <= z.bound("float32"))
     return Bounded(np.where(passed, G.value, 0.0), G.M * reach_any, G.n, flip)
@@ -204,30 +209,34 @@ class AdamModel:
             m_old, v_old = self.m.get(k, np.zeros_like(p)), self.v.get(k, np.zeros_like(p))
             m = m_old + (1 - self.b1) * (d - m_old)
             v = self.b2 * v_old + (1 - self.b2) * d * d
-            f = s * m / (np.sqrt(v) / c2 + self.eps)
+            sqrt_v = np.sqrt(v)
+            D = sqrt_v / c2 + self.eps
+            f = s * m / D
+            abs_d, abs_m_old, abs_m, abs_f = np.abs(d), np.abs(m_old), np.abs(m), np.abs(f)
+            wd_p = self.weight_decay * np.abs(p)
             for prec in PRECISIONS:
-                e_d = gb.bound(prec) + g(2, prec) * (np.abs(gb.value) + self.weight_decay * np.abs(p))
+                e_d = gb.bound(prec) + g(2, prec) * (np.abs(gb.value) + wd_p)
                 # m + (1 - b1)(d - m): the carried error decays by b1, plus three roundings
                 e_m = (self.b1 * self.m_err[prec].get(k, 0.0) + (1 - self.b1) * e_d
-                       + g(3, prec) * (np.abs(m_old) + (1 - self.b1) * (np.abs(d) + e_d + np.abs(m_old))))
+                       + g(3, prec) * (abs_m_old + (1 - self.b1) * (abs_d + e_d + abs_m_old)))
                 # b2 v + (1 - b2) d^2: |(d+e)^2 - d^2| <= 2|d|e + e^2, plus four roundings
-                e_v = (self.b2 * self.v_err[prec].get(k, 0.0) + (1 - self.b2) * (2 * np.abs(d) * e_d + e_d * e_d)
-                       + g(4, prec) * (self.b2 * v_old + (1 - self.b2) * (np.abs(d) + e_d) ** 2))
+                e_v = (self.b2 * self.v_err[prec].get(k, 0.0) + (1 - self.b2) * (2 * abs_d + e_d) * e_d
+                       + g(4, prec) * (self.b2 * v_old + (1 - self.b2) * (abs_d + e_d) ** 2))
                 self.m_err[prec][k], self.v_err[prec][k] = e_m, e_v
                 # sqrt over the whole interval [v - e_v, v + e_v]: |sqrt(a) - sqrt(b)| <= |a - b| / (sqrt(a) + sqrt(b))
                 # and <= sqrt|a - b|; then sqrt's own rounding (an elementary function)
                 lo = np.sqrt(np.maximum(v - e_v, 0.0))
-                e_sqrt = np.minimum(e_v / np.maximum(np.sqrt(v) + lo, np.finfo(float).tiny), np.sqrt(e_v))
-                e_sqrt = e_sqrt + g(ELEMENTARY, prec) * np.sqrt(v + e_v)
-                D = np.sqrt(v) / c2 + self.eps
+                sqrt_hi = np.sqrt(v + e_v)
+                e_sqrt = np.minimum(e_v / np.maximum(sqrt_v + lo, np.finfo(float).tiny), np.sqrt(e_v))
+                e_sqrt += g(ELEMENTARY, prec) * sqrt_hi
                 # / sqrt(bc2) (itself rounded), + eps
-                e_D = e_sqrt / c2 + g(3, prec) * (np.sqrt(v + e_v) / c2 + self.eps)
+                e_D = e_sqrt / c2 + g(3, prec) * (sqrt_hi / c2 + self.eps)
                 D_lo = np.maximum(D - e_D, self.eps * (1 - g(3, prec)))
-                if np.any(D_lo <= 0):
+                if not np.all(D_lo > 0):
                     raise ValueError("Adam with eps = 0 and a zero second moment: the update is not bounded")
                 # s m / D: |m^/D^ - m/D| <= e_m / D^ + |m| e_D / (D D^); s rounds, then the product and the quotient
-                e_f = s * (e_m / D_lo + np.abs(m) * e_D / (D * D_lo))
-                e_f = e_f + g(3, prec) * (np.abs(f) + e_f)
+                e_f = s * (e_m + abs_m * e_D / D) / D_lo
+                e_f += g(3, prec) * (abs_f + e_f)
                 err[prec][k] = e_f + g(1, prec) * (np.abs(p - f) + e_f)  # p - f rounds once
             self.m[k], self.v[k] = m, v
             new[k] = p - f

@@ -32,9 +32,12 @@ N, D_in, H, D_out = NP.N, NP.D_in, NP.H, NP.D_out
 TUTORIAL_LR = 1e-6  # the NumPy / tensors / autograd / MyReLU rungs
 NN_LR = 1e-4  # nn, optim, custom Module, dynamic net
 WARMUP = 5  # optimizer steps (NumPy, float64) before a per-step optimizer case: a state with history
-#: trajectory lengths in the registered cases; the modules train 500 steps (see the module docstring of
-#: docs/tolerances-trajectories.md for the measured costs)
+#: trajectory lengths in the registered cases. The modules train 500 steps; the suite runs the whole
+#: 500 for three rungs (tensors, Adam, the dynamic net) and 100 for the rungs whose arithmetic one of
+#: those already covers (autograd, MyReLU: the tensors' step; nn: SGD; TwoLayerNet: Adam), to keep
+#: the suite's time down (docs/tolerances-trajectories.md lists the costs and the full-length runs)
 STEPS_FULL = 500
+STEPS_SHORT = 100
 
 
 def _torch(mod):
@@ -140,9 +143,10 @@ def _trajectory_quantities(ns, names, step_ops):
         _q(name, "trajectory", ns["grad"] + step_ops) for name in names)
 
 
-for _rung, _doc in (("ladder_tensors", "raw tensors, the hand-written backward pass (TF: no tape)"),
-                    ("ladder_autograd", "autograd: backward() / GradientTape, manual update under no_grad / assign_sub"),
-                    ("my_relu", "MyReLU: torch.autograd.Function / tf.custom_gradient")):
+for _rung, _doc, _steps in (
+        ("ladder_tensors", "raw tensors, the hand-written backward pass (TF: no tape)", STEPS_FULL),
+        ("ladder_autograd", "autograd: backward() / GradientTape, manual update under no_grad / assign_sub", STEPS_SHORT),
+        ("my_relu", "MyReLU: torch.autograd.Function / tf.custom_gradient", STEPS_SHORT)):
     _name = _rung.removeprefix("ladder_")
     register(Case(
         name=f"ladder.{_name}_step",
@@ -157,13 +161,13 @@ for _rung, _doc in (("ladder_tensors", "raw tensors, the hand-written backward p
     register(Case(
         name=f"ladder.{_name}_trajectory",
         source=f"{SOURCE} §{_name}",
-        doc=f"the tutorial's {STEPS_FULL}-step training ({_doc}): every loss, and the final weights",
+        doc=f"the tutorial's training, {_steps} steps ({_doc}): every loss, and the final weights",
         inputs=_plain_inputs,
-        torch=lambda a, ctx, _r=_rung: _traj_out(_torch(_r).train(*(ctx.t(a[k]) for k in ("x", "y", "w1", "w2")),
-                                                                    steps=STEPS_FULL), ("w1", "w2")),
-        tf=lambda a, ctx, _r=_rung: _traj_out(_tf(_r).train(*(ctx.tf_const(a[k]) for k in ("x", "y", "w1", "w2")),
-                                                              steps=STEPS_FULL), ("w1", "w2")),
-        reference=lambda a: _plain_trajectory_reference(a, STEPS_FULL),
+        torch=lambda a, ctx, _r=_rung, _n=_steps: _traj_out(
+            _torch(_r).train(*(ctx.t(a[k]) for k in ("x", "y", "w1", "w2")), steps=_n), ("w1", "w2")),
+        tf=lambda a, ctx, _r=_rung, _n=_steps: _traj_out(
+            _tf(_r).train(*(ctx.tf_const(a[k]) for k in ("x", "y", "w1", "w2")), steps=_n), ("w1", "w2")),
+        reference=lambda a, _n=_steps: _plain_trajectory_reference(a, _n),
         quantities=_trajectory_quantities(_chain_n("plain"), ("w1", "w2"), SGD_OPS),
         tags=("slow",),
     ))
@@ -541,7 +545,7 @@ def _register_trajectory(name, section, module, names, uses_at, pass_at_zero, ma
 _register_trajectory(
     "nn_trajectory", "PyTorch: nn", "ladder_nn", TWO_LAYER, lambda a: (lambda t: BM.uses_two_layer()), False,
     {"kind": "sgd", "torch": lambda T, m: NN_LR, "tf": lambda F, m: NN_LR, "ref": lambda: BM.SGDModel(NN_LR)},
-    STEPS_FULL, f"the tutorial's {STEPS_FULL}-step nn training with the manual update: every loss, the final weights")
+    STEPS_SHORT, f"the tutorial's nn training with the manual update, {STEPS_SHORT} steps: every loss, the final weights")
 _register_trajectory(
     "optim_adam_trajectory", "PyTorch: optim", "ladder_optim", TWO_LAYER, lambda a: (lambda t: BM.uses_two_layer()),
     False,
@@ -554,7 +558,7 @@ _register_trajectory(
     lambda a: (lambda t: BM.uses_two_layer(("linear1", "linear2"))), True,
     {"kind": "adam", "torch": lambda T, m: _torch("ladder_optim").make_optimizer(m, "adam", lr=NN_LR),
      "tf": lambda F, m: _tf("ladder_optim").make_optimizer(m, "adam", lr=NN_LR), "ref": lambda: BM.AdamModel(NN_LR)},
-    STEPS_FULL, f"TwoLayerNet (Module / keras.Model subclass) trained {STEPS_FULL} steps with Adam",
+    STEPS_SHORT, f"TwoLayerNet (Module / keras.Model subclass) trained {STEPS_SHORT} steps with Adam",
     inputs=lambda rng: _nn_inputs(rng, ("linear1", "linear2")))
 DYNAMIC = tuple(NP.dynamic_params(np.random.default_rng(0)))
 
