@@ -5,7 +5,7 @@ this module is ``torch_impl.ladder_numpy`` (see there). Run ``python -m tf_impl.
 """
 
 from torch_impl.ladder_numpy import *  # noqa: F401,F403
-from torch_impl.ladder_numpy import main
+from torch_impl.ladder_numpy import __all__, main  # noqa: F401
 
 if __name__ == "__main__":
     main()

@@ -16,6 +16,10 @@ import math
 
 import numpy as np
 
+__all__ = ["N", "D_in", "H", "D_out", "tutorial_data", "linear_init", "two_layer_params", "dynamic_params",
+           "forward", "backward", "step", "train", "linear", "linear_backward", "relu_backward",
+           "sum_squared_error", "two_layer_loss_and_grads", "dynamic_loss_and_grads", "SGD", "Adam", "main"]
+
 # N is batch size; D_in is input dimension
 # H is hidden dimension; D_out is output dimension
 N, D_in, H, D_out = 64, 1000, 100, 10
@@ -160,7 +164,8 @@ def two_layer_loss_and_grads(params, x, y, names=("0", "2")):
 def dynamic_loss_and_grads(params, x, y, depth):
     """The tutorial's DynamicNet with the middle layer applied ``depth`` times.
 
-    The middle layer's gradient is the sum over its uses (weight sharing).
+    The middle layer's gradient is the sum over its uses (weight sharing); with
+    depth 0 it has none (torch leaves its .grad None, and the optimizers skip it).
     """
     h = [linear(x, params["input_linear.weight"], params["input_linear.bias"])]
     acts = [np.maximum(h[0], 0)]
@@ -178,7 +183,8 @@ def dynamic_loss_and_grads(params, x, y, depth):
         grad = relu_backward(h[k], grad)
         dw, db, grad = linear_backward(acts[k - 1], params["middle_linear.weight"], grad)
         gw, gb = gw + dw, gb + db  # one shared layer: its uses add up
-    grads["middle_linear.weight"], grads["middle_linear.bias"] = gw, gb
+    if depth:
+        grads["middle_linear.weight"], grads["middle_linear.bias"] = gw, gb
     grads["input_linear.weight"], grads["input_linear.bias"], _ = linear_backward(
         x, params["input_linear.weight"], relu_backward(h[0], grad))
     return loss, grads
@@ -197,6 +203,9 @@ class SGD:
     def step(self, params, grads):
         new = {}
         for k, p in params.items():
+            if k not in grads:  # no gradient: torch leaves the parameter and its buffer alone
+                new[k] = p
+                continue
             g = grads[k] + self.weight_decay * p if self.weight_decay else grads[k]
             if self.momentum:
                 self.buf[k] = g.copy() if k not in self.buf else self.momentum * self.buf[k] + g
