@@ -50,7 +50,9 @@ class Quantity:
     ``n=0`` demands bit equality (shapes, flags, integer results).
     ``magnitude(inputs64, reference)`` may return elementwise magnitudes
     (``sum |x_i||y_i|``-style) where the value itself suffers cancellation;
-    without it the magnitude is ``max |reference|`` over the tensor.
+    without it the magnitude is ``max |reference|`` over the tensor. A magnitude
+    function with a third parameter also gets the run's dtype (see runner._magnitude);
+    ``reference`` then includes any auxiliary ``"_name"`` entries a NumPy reference returned.
     """
 
     name: str

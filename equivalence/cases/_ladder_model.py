@@ -1,0 +1,254 @@
+"""Error bounds for the ladder: one step, and a whole training trajectory.
+
+A float64 pass through the network carries, beside every value v, a bound on
+how far the same computation in a precision with unit roundoff u can land from
+v (Wilkinson's running error analysis, with Higham's gamma_n):
+
+* rounding: ``gamma_n(u) * M`` with ``n`` the chain of dependent roundings and
+  ``M`` the magnitude of the terms, ``|a| @ |W|^T + |b|`` for a layer (never the
+  value itself, which cancels: late in training y_pred ~ y);
+* branches: a ReLU input z with ``|z|`` within its own error bound may take the
+  other branch, so the gradient behind it may be 0 instead of G or G instead of
+  0: an absolute error ``|G|``, not proportional to u (``flip`` terms);
+* optimizer updates: SGD, momentum, Nesterov, weight decay (torch's coupled
+  form) and Adam, whose division by ``sqrt(v) + eps`` is bounded over the whole
+  rounding interval of v, not by its derivative at v.
+
+``bounds(u)`` are absolute bounds B(u). The runner's tolerance is
+``(gamma_n(u_a) + gamma_n(u_b)) * m``; ``magnitude`` turns bounds into an ``m``
+valid for both pairs a run compares (docs/tolerances-trajectories.md):
+``m = max(B(u_run) / gamma_n(u_run), B(u_64) / gamma_n(u_64))``.
+
+Over a trajectory, the bound of step t is computed at the float64 reference's
+state and errors add from step to step (the hypothesis that one step of the
+optimizer does not expand a perturbation of its parameters; measured in
+docs/tolerances-trajectories.md). Optimizer state errors (momentum buffers,
+Adam's m and v) are carried exactly, as running bounds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..tolerance import ELEMENTARY, gamma, unit_roundoff
+
+PRECISIONS = ("float32", "float64")
+
+
+def g(n: int, precision: str) -> float:
+    return gamma(n, unit_roundoff(precision))
+
+
+@dataclass
+class Bounded:
+    """A float64 value, the magnitude M and chain length n of its rounding, and its flip terms per precision."""
+
+    value: np.ndarray
+    M: np.ndarray
+    n: int
+    flip: dict = field(default_factory=lambda: {p: 0.0 for p in PRECISIONS})
+
+    def bound(self, precision: str) -> np.ndarray:
+        return g(self.n, precision) * self.M + self.flip[precision]
+
+
+# -- one forward and backward pass ------------------------------------------------
+# A network is a list of layer uses: (torch module name, ReLU after it?). The
+# dynamic net uses "middle_linear" several times; its gradient sums over the uses.
+def uses_two_layer(names=("0", "2")):
+    return [(names[0], True), (names[1], False)]
+
+
+def uses_dynamic(depth):
+    return [("input_linear", True)] + [("middle_linear", True)] * depth + [("output_linear", False)]
+
+
+def forward_backward(params, x, y, uses, pass_at_zero=False):
+    """Loss and parameter gradients in float64 with their bounds (``Bounded``), and the forward record.
+
+    ``params`` are torch-layout arrays: "name.weight" (out, in) and optionally
+    "name.bias". ``pass_at_zero``: MyReLU's backward rule (gradient passes at z == 0).
+    """
+    a = Bounded(x, np.abs(x), 0)
+    record = []
+    for name, relu in uses:
+        W, b = params[f"{name}.weight"], params.get(f"{name}.bias")
+        z = a.value @ W.T
+        Mz = a.M @ np.abs(W).T
+        n = a.n + W.shape[1]  # a reduction over fan_in
+        if b is not None:
+            z, Mz, n = z + b, Mz + np.abs(b), n + 1
+        # a ReLU is 1-Lipschitz: the forward error does not grow, whichever branch is taken
+        zb = Bounded(z, Mz, n)
+        record.append((name, relu, a, zb))
+        a = Bounded(np.maximum(z, 0), Mz, n) if relu else zb
+    r = a.value - y
+    Mr, n_r = a.M + np.abs(y), a.n + 1
+    loss = float(np.sum(r * r))
+
+    def loss_bound(precision):
+        # sum (r + d)^2 - sum r^2 = sum 2 r d + d^2, and the squares and the sum round too
+        d = g(n_r, precision) * Mr
+        return float(np.sum(2 * np.abs(r) * d + d * d) + g(r.size + 1, precision) * np.sum((np.abs(r) + d) ** 2))
+
+    G = Bounded(2.0 * r, 2.0 * Mr, n_r + 1)
+    grads: dict[str, Bounded] = {}
+    for name, relu, a_in, z in reversed(record):
+        if relu:
+            G = _relu_backward(G, z, pass_at_zero)
+        W, b = params[f"{name}.weight"], params.get(f"{name}.bias")
+        N = G.value.shape[0]
+        parts = {f"{name}.weight": Bounded(G.value.T @ a_in.value, G.M.T @ a_in.M, G.n + a_in.n + N,
+                                           {p: _flip_map(G.flip[p], lambda f: f.T @ a_in.M) for p in PRECISIONS})}
+        if b is not None:
+            parts[f"{name}.bias"] = Bounded(G.value.sum(0), G.M.sum(0), G.n + N,
+                                            {p: _flip_map(G.flip[p], lambda f: f.sum(0)) for p in PRECISIONS})
+        for k, part in parts.items():  # a shared layer: its uses add up
+            if k in grads:
+                old = grads[k]
+                grads[k] = Bounded(old.value + part.value, old.M + part.M, max(old.n, part.n) + 1,
+                                   {p: old.flip[p] + part.flip[p] for p in PRECISIONS})
+            else:
+                grads[k] = part
+        G = Bounded(G.value @ W, G.M @ np.abs(W), G.n + W.shape[0],
+                    {p: _flip_map(G.flip[p], lambda f: f @ np.abs(W)) for p in PRECISIONS})
+    return {"loss": loss, "loss_bound": loss_bound, "grads": grads, "record": record, "r": r}
+
+
+def _flip_map(f, fn):
+    """A linear map of a flip term; 0 (no ReLU input within reach of its kink) stays 0, cheaply."""
+    return fn(f) if np.ndim(f) and np.any(f) else 0.0
+
+
+def _relu_backward(G, z, pass_at_zero):
+    """Mask G by the reference's branch; where z is within its error of 0 either branch may be taken."""
+    passed = z.value >= 0 if pass_at_zero else z.value > 0
+    flip = {}
+    for p in PRECISIONS:
+        uncertain = np.abs(z.value) <= z.bound(p)
+        reach = passed | uncertain
+        f = np.asarray(G.flip[p]) * reach if np.ndim(G.flip[p]) else 0.0
+        if uncertain.any():
+            f = f + np.where(uncertain, np.abs(G.value) + G.bound(p), 0.0)
+        flip[p] = f
+    # M keeps the rounding part wherever either branch passes G (the precisions share M)
+    reach_any = passed | (np.abs(z.value) <= z.bound("float32"))
+    return Bounded(np.where(passed, G.value, 0.0), G.M * reach_any, G.n, flip)
+
+
+# -- optimizer steps, with their bounds --------------------------------------------
+class SGDModel:
+    """torch.optim.SGD (dampening 0) in float64, carrying bounds on the updated parameters and buffers."""
+
+    def __init__(self, lr, momentum=0.0, nesterov=False, weight_decay=0.0, buffers=None):
+        self.lr, self.momentum, self.nesterov, self.weight_decay = lr, momentum, nesterov, weight_decay
+        self.buf = dict(buffers or {})  # exact float64 buffers (the reference's)
+        self.buf_err = {p: {} for p in PRECISIONS}  # running bounds on the computed buffers
+
+    def step(self, params, grads):
+        """New params, and per precision the bound on each new parameter (this step's rounding and carried state)."""
+        new, err = {}, {p: {} for p in PRECISIONS}
+        for k, p in params.items():
+            if k not in grads:  # no gradient (an unused layer): torch leaves it and its buffer alone
+                new[k] = p
+                for prec in PRECISIONS:
+                    err[prec][k] = np.zeros_like(p)
+                continue
+            gb = grads[k]
+            d = gb.value + self.weight_decay * p
+            old_buf = self.buf.get(k)
+            if self.momentum:
+                self.buf[k] = d.copy() if old_buf is None else self.momentum * old_buf + d
+            for prec in PRECISIONS:
+                # g + wd p: the gradient's bound plus two roundings
+                e = gb.bound(prec) + g(2, prec) * (np.abs(gb.value) + self.weight_decay * np.abs(p))
+                if self.momentum:
+                    base = 0.0 if old_buf is None else self.momentum * np.abs(old_buf)
+                    # momentum * buf + d: the carried error decays by momentum, plus two roundings
+                    # (five: Keras keeps -lr * buf, converted on the way in and out)
+                    e_buf = self.momentum * self.buf_err[prec].get(k, 0.0) + e + g(5, prec) * (base + np.abs(d) + e)
+                    self.buf_err[prec][k] = e_buf
+                    if self.nesterov:  # d + momentum * buf: two more roundings
+                        e = e + self.momentum * e_buf + g(2, prec) * (np.abs(d) + self.momentum * np.abs(self.buf[k]))
+                    else:
+                        e = e_buf
+                err[prec][k] = e  # the bound on this step's direction
+            if self.momentum:
+                d = d + self.momentum * self.buf[k] if self.nesterov else self.buf[k]
+            new[k] = p - self.lr * d
+            for prec in PRECISIONS:
+                # p - lr d: lr d and the subtraction round (Keras's -lr*buf velocity: two more)
+                e = err[prec][k]
+                err[prec][k] = self.lr * e * (1 + g(2, prec)) + g(4, prec) * (np.abs(p) + self.lr * np.abs(d))
+        return new, err
+
+
+class AdamModel:
+    """torch.optim.Adam in float64, carrying bounds on the updated parameters and on m and v."""
+
+    def __init__(self, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, state=None):
+        self.lr, (self.b1, self.b2), self.eps, self.weight_decay = lr, betas, eps, weight_decay
+        state = state or {}
+        self.t = int(state.get("step", 0))
+        self.m = dict(state.get("exp_avg", {}))
+        self.v = dict(state.get("exp_avg_sq", {}))
+        self.m_err = {p: {} for p in PRECISIONS}
+        self.v_err = {p: {} for p in PRECISIONS}
+
+    def step(self, params, grads):
+        self.t += 1
+        bc1, bc2 = 1 - self.b1**self.t, 1 - self.b2**self.t
+        s, c2 = self.lr / bc1, math.sqrt(bc2)
+        new, err = {}, {p: {} for p in PRECISIONS}
+        for k, p in params.items():
+            gb = grads[k]
+            d = gb.value + self.weight_decay * p
+            m_old, v_old = self.m.get(k, np.zeros_like(p)), self.v.get(k, np.zeros_like(p))
+            m = m_old + (1 - self.b1) * (d - m_old)
+            v = self.b2 * v_old + (1 - self.b2) * d * d
+            sqrt_v = np.sqrt(v)
+            D = sqrt_v / c2 + self.eps
+            f = s * m / D
+            abs_d, abs_m_old, abs_m, abs_f = np.abs(d), np.abs(m_old), np.abs(m), np.abs(f)
+            wd_p = self.weight_decay * np.abs(p)
+            for prec in PRECISIONS:
+                e_d = gb.bound(prec) + g(2, prec) * (np.abs(gb.value) + wd_p)
+                # m + (1 - b1)(d - m): the carried error decays by b1, plus three roundings
+                e_m = (self.b1 * self.m_err[prec].get(k, 0.0) + (1 - self.b1) * e_d
+                       + g(3, prec) * (abs_m_old + (1 - self.b1) * (abs_d + e_d + abs_m_old)))
+                # b2 v + (1 - b2) d^2: |(d+e)^2 - d^2| <= 2|d|e + e^2, plus four roundings
+                e_v = (self.b2 * self.v_err[prec].get(k, 0.0) + (1 - self.b2) * (2 * abs_d + e_d) * e_d
+                       + g(4, prec) * (self.b2 * v_old + (1 - self.b2) * (abs_d + e_d) ** 2))
+                self.m_err[prec][k], self.v_err[prec][k] = e_m, e_v
+                # sqrt over the whole interval [v - e_v, v + e_v]: |sqrt(a) - sqrt(b)| <= |a - b| / (sqrt(a) + sqrt(b))
+                # and <= sqrt|a - b|; then sqrt's own rounding (an elementary function)
+                lo = np.sqrt(np.maximum(v - e_v, 0.0))
+                sqrt_hi = np.sqrt(v + e_v)
+                e_sqrt = np.minimum(e_v / np.maximum(sqrt_v + lo, np.finfo(float).tiny), np.sqrt(e_v))
+                e_sqrt += g(ELEMENTARY, prec) * sqrt_hi
+                # / sqrt(bc2) (itself rounded), + eps
+                e_D = e_sqrt / c2 + g(3, prec) * (sqrt_hi / c2 + self.eps)
+                D_lo = np.maximum(D - e_D, self.eps * (1 - g(3, prec)))
+                if not np.all(D_lo > 0):
+                    raise ValueError("Adam with eps = 0 and a zero second moment: the update is not bounded")
+                # s m / D: |m^/D^ - m/D| <= e_m / D^ + |m| e_D / (D D^); s rounds, then the product and the quotient
+                e_f = s * (e_m + abs_m * e_D / D) / D_lo
+                e_f += g(3, prec) * (abs_f + e_f)
+                err[prec][k] = e_f + g(1, prec) * (np.abs(p - f) + e_f)  # p - f rounds once
+            self.m[k], self.v[k] = m, v
+            new[k] = p - f
+        return new, err
+
+
+# -- from bounds to the runner's magnitude -------------------------------------------
+def magnitude(bound_by_precision, n, dtype):
+    """``m`` with ``(gamma_n(u_a) + gamma_n(u_b)) m`` >= B_a + B_b for the pairs of a ``dtype`` run.
+
+    A run compares dtype with dtype (torch~tf) and dtype with float64 (each side
+    against the reference): m = max(B(dtype) / gamma_n(dtype), B(float64) / gamma_n(float64)).
+    """
+    return np.maximum(np.asarray(bound_by_precision[dtype]) / g(n, dtype),
+                      np.asarray(bound_by_precision["float64"]) / g(n, "float64"))
