@@ -124,7 +124,7 @@ def _magnitude(q, wide, ref, dtype: str):
     computation branches (a ReLU input within rounding reach of 0) or normalises (Adam's
     division by sqrt(v)), how far a rounding error can move the result depends on its size.
     Such a function must return a bound B(u) divided by gamma_n(u) with B(u)/gamma_n(u)
-    non-decreasing in u, so that the pair tolerances stay bounds (docs/tolerances-trajectories.md).
+    non-decreasing in u, so that the pair tolerances stay bounds (docs/tolerances.md §7).
     """
     if q.magnitude is None:
         return None

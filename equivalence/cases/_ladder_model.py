@@ -16,13 +16,13 @@ v (Wilkinson's running error analysis, with Higham's gamma_n):
 
 ``bounds(u)`` are absolute bounds B(u). The runner's tolerance is
 ``(gamma_n(u_a) + gamma_n(u_b)) * m``; ``magnitude`` turns bounds into an ``m``
-valid for both pairs a run compares (docs/tolerances-trajectories.md):
+valid for both pairs a run compares (docs/tolerances.md §7):
 ``m = max(B(u_run) / gamma_n(u_run), B(u_64) / gamma_n(u_64))``.
 
 Over a trajectory, the bound of step t is computed at the float64 reference's
 state and errors add from step to step (the hypothesis that one step of the
 optimizer does not expand a perturbation of its parameters; measured in
-docs/tolerances-trajectories.md). Optimizer state errors (momentum buffers,
+docs/tolerances.md §7). Optimizer state errors (momentum buffers,
 Adam's m and v) are carried exactly, as running bounds.
 """
 

@@ -5,7 +5,7 @@ the same weights and optimizer state: loss, gradients, updated weights and
 state) and over a training trajectory. The reference is the NumPy oracle in
 float64 (torch_impl.ladder_numpy and _ladder_model), which also carries the
 error bounds: every magnitude here is ``_ladder_model.magnitude`` of a bound
-the reference computed beside the value (docs/tolerances-trajectories.md).
+the reference computed beside the value (docs/tolerances.md §7).
 
 Negative controls (``expect="differ"``): the straightforward Keras translations
 that are wrong, which the suite must catch: Keras's MeanSquaredError with
@@ -35,7 +35,7 @@ WARMUP = 5  # optimizer steps (NumPy, float64) before a per-step optimizer case:
 #: trajectory lengths in the registered cases. The modules train 500 steps; the suite runs the whole
 #: 500 for three rungs (tensors, Adam, the dynamic net) and 100 for the rungs whose arithmetic one of
 #: those already covers (autograd, MyReLU: the tensors' step; nn: SGD; TwoLayerNet: Adam), to keep
-#: the suite's time down (docs/tolerances-trajectories.md lists the costs and the full-length runs)
+#: the suite's time down (docs/tolerances.md §7 lists the costs and the full-length runs)
 STEPS_FULL = 500
 STEPS_SHORT = 100
 
@@ -470,7 +470,7 @@ def _trajectory(params, x, y, uses_at, opt, steps, pass_at_zero):
 
     The parameters' bound E_t (a Euclidean norm over all of them) is the sum of the
     per-step bounds: one step of the optimizer is assumed not to expand an error
-    in its parameters (docs/tolerances-trajectories.md measures it).
+    in its parameters (docs/tolerances.md §7 measures it).
     """
     E = {p: 0.0 for p in BM.PRECISIONS}
     losses, loss_bounds = [], {p: [] for p in BM.PRECISIONS}
