@@ -227,9 +227,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as e:
         print(f"equivalence: error: {e}", file=sys.stderr)
         return 2
-    except KeyError as e:
-        print(f"equivalence: error: {e.args[0]}", file=sys.stderr)
-        return 2
 
 
 if __name__ == "__main__":

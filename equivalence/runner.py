@@ -183,18 +183,18 @@ def run_case(case: Case, ctx: Context) -> CaseResult:
     result = CaseResult(case, ctx)
     try:
         wide, torch_out, tf_out, ref = evaluate(case, ctx)
-    except Exception as exc:  # a builder failing is a result to report, not a crash of the run
+        outs = {"torch": torch_out, "tf": tf_out, "reference": ref}
+        # In float64 on the CPU, a framework reference is that framework's own output: nothing
+        # to learn from comparing it with itself, so only the independent pairs are kept.
+        pairs = [("torch", "tf", ctx.precision("torch"), ctx.precision("tf"))]
+        for side in SIDES:
+            on_cpu = (ctx.torch_device if side == "torch" else ctx.tf_device) == "cpu"
+            if not (ctx.dtype == "float64" and on_cpu and case.reference == side):
+                pairs.append((side, "reference", ctx.precision(side), "float64"))
+        result.rows = compare_values(case, ctx, wide, outs, pairs)
+    except Exception as exc:  # a builder or magnitude failing is a result to report, not a crash of the run
         result.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-3)}"
         return result
-    outs = {"torch": torch_out, "tf": tf_out, "reference": ref}
-    # In float64 on the CPU, a framework reference is that framework's own output: nothing
-    # to learn from comparing it with itself, so only the independent pairs are kept.
-    pairs = [("torch", "tf", ctx.precision("torch"), ctx.precision("tf"))]
-    for side in SIDES:
-        on_cpu = (ctx.torch_device if side == "torch" else ctx.tf_device) == "cpu"
-        if not (ctx.dtype == "float64" and on_cpu and case.reference == side):
-            pairs.append((side, "reference", ctx.precision(side), "float64"))
-    result.rows = compare_values(case, ctx, wide, outs, pairs)
     if case.expect == "differ":
         detected = result.detected
         result.rows = [
