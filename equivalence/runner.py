@@ -121,9 +121,11 @@ def _magnitude(q, wide, ref, dtype: str):
 
     A magnitude function with a third parameter also receives the run's dtype: where a
     computation branches (a ReLU input within rounding reach of 0) or normalises (Adam's
-    division by sqrt(v)), how far a rounding error can move the result depends on its size.
-    Such a function must return a bound B(u) divided by gamma_n(u) with B(u)/gamma_n(u)
-    non-decreasing in u, so that the pair tolerances stay bounds (docs/tolerances-trajectories.md).
+    division by sqrt(v)), how far a rounding error can move the result is not proportional
+    to u. Such a function returns an m for which ``(gamma_n(u_a) + gamma_n(u_b)) * m`` bounds
+    both pairs a run of that dtype compares (dtype with dtype, dtype with float64), e.g.
+    ``max(B(dtype) / gamma_n(dtype), B(float64) / gamma_n(float64))`` for absolute bounds B
+    (docs/tolerances-trajectories.md).
     """
     if q.magnitude is None:
         return None
