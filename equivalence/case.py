@@ -50,8 +50,8 @@ class Quantity:
     ``n=0`` demands bit equality (shapes, flags, integer results).
     ``magnitude(inputs64, reference)`` may return elementwise magnitudes
     (``sum |x_i||y_i|``-style) where the value itself suffers cancellation;
-    without it the magnitude is ``max |reference|`` over the tensor. A magnitude
-    function with a third parameter also gets the run's dtype (see runner._magnitude);
+    without it the magnitude is ``max |reference|`` over the tensor. With
+    ``magnitude_uses_dtype=True`` it also gets the run's dtype (see runner._magnitude);
     ``reference`` then includes any auxiliary ``"_name"`` entries a NumPy reference returned.
     """
 
@@ -62,6 +62,8 @@ class Quantity:
     doc: str = ""
     #: matmul/conv reductions in the chain; used only under --allow-tf32 (TF32 rounds their inputs)
     reductions: int = 1
+    #: the magnitude function takes the run's dtype as a third argument (runner._magnitude)
+    magnitude_uses_dtype: bool = False
 
     def __post_init__(self):
         if not self.name or not isinstance(self.name, str):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 import traceback
 from collections.abc import Mapping
@@ -120,17 +119,17 @@ def _check_names(case: Case, side: str, out: Mapping[str, Any]) -> None:
 def _magnitude(q, wide, ref, dtype: str):
     """The quantity's elementwise magnitudes, or None for the default ``max |reference|``.
 
-    A magnitude function with a third parameter also receives the run's dtype: where a
+    A quantity declared with ``magnitude_uses_dtype=True`` gets the run's dtype too: where a
     computation branches (a ReLU input within rounding reach of 0) or normalises (Adam's
-    division by sqrt(v)), how far a rounding error can move the result depends on its size.
-    Such a function must return a bound B(u) divided by gamma_n(u) with B(u)/gamma_n(u)
-    non-decreasing in u, so that the pair tolerances stay bounds (docs/tolerances.md §7).
+    division by sqrt(v)), how far a rounding error can move the result is not proportional
+    to u. Such a function returns an m for which ``(gamma_n(u_a) + gamma_n(u_b)) * m`` bounds
+    both pairs a run of that dtype compares (dtype with dtype, dtype with float64), e.g.
+    ``max(B(dtype) / gamma_n(dtype), B(float64) / gamma_n(float64))`` for absolute bounds B
+    (docs/tolerances-trajectories.md).
     """
     if q.magnitude is None:
         return None
-    params = [p for p in inspect.signature(q.magnitude).parameters.values()
-              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return q.magnitude(wide, ref, dtype) if len(params) >= 3 else q.magnitude(wide, ref)
+    return q.magnitude(wide, ref, dtype) if q.magnitude_uses_dtype else q.magnitude(wide, ref)
 
 
 def compute(case: Case, side: str, inputs: dict[str, np.ndarray], ctx: Context) -> dict[str, np.ndarray]:

@@ -16,13 +16,13 @@ v (Wilkinson's running error analysis, with Higham's gamma_n):
 
 ``bounds(u)`` are absolute bounds B(u). The runner's tolerance is
 ``(gamma_n(u_a) + gamma_n(u_b)) * m``; ``magnitude`` turns bounds into an ``m``
-valid for both pairs a run compares (docs/tolerances.md §7):
+valid for both pairs a run compares (docs/tolerances-trajectories.md):
 ``m = max(B(u_run) / gamma_n(u_run), B(u_64) / gamma_n(u_64))``.
 
 Over a trajectory, the bound of step t is computed at the float64 reference's
 state and errors add from step to step (the hypothesis that one step of the
 optimizer does not expand a perturbation of its parameters; measured in
-docs/tolerances.md §7). Optimizer state errors (momentum buffers,
+docs/tolerances-trajectories.md). Optimizer state errors (momentum buffers,
 Adam's m and v) are carried exactly, as running bounds.
 """
 
@@ -66,12 +66,22 @@ def uses_dynamic(depth):
     return [("input_linear", True)] + [("middle_linear", True)] * depth + [("output_linear", False)]
 
 
-def forward_backward(params, x, y, uses, pass_at_zero=False):
+def forward_backward(params, x, y, uses, pass_at_zero=False, E=None):
     """Loss and parameter gradients in float64 with their bounds (``Bounded``), and the forward record.
 
     ``params`` are torch-layout arrays: "name.weight" (out, in) and optionally
     "name.bias". ``pass_at_zero``: MyReLU's backward rule (gradient passes at z == 0).
+    ``E`` (per precision): a bound on the Euclidean norm of the parameters' own
+    error, carried from earlier steps of a trajectory. It moves every layer's
+    output by at most ``delta`` per sample (``||da|| (||W|| + E) + (||a|| + 1) E``,
+    a ReLU being 1-Lipschitz), which adds ``sum 2 ||r|| delta + delta^2`` to the
+    loss bound. It does not widen the ReLUs' reach: that a carried error moves no
+    ReLU input across its kink is a hypothesis of the trajectory bound (H2 in
+    docs/tolerances-trajectories.md), measured there; a step's own rounding does
+    (the flip terms).
     """
+    E = E or {p: 0.0 for p in PRECISIONS}
+    delta = {p: np.zeros(x.shape[0]) for p in PRECISIONS}
     a = Bounded(x, np.abs(x), 0)
     record = []
     for name, relu in uses:
@@ -81,6 +91,10 @@ def forward_backward(params, x, y, uses, pass_at_zero=False):
         n = a.n + W.shape[1]  # a reduction over fan_in
         if b is not None:
             z, Mz, n = z + b, Mz + np.abs(b), n + 1
+        a_norm, w_norm = np.linalg.norm(a.value, axis=1), np.linalg.norm(W)
+        for p in PRECISIONS:
+            if E[p]:
+                delta[p] = delta[p] * (w_norm + E[p]) + (a_norm + (b is not None)) * E[p]
         # a ReLU is 1-Lipschitz: the forward error does not grow, whichever branch is taken
         zb = Bounded(z, Mz, n)
         record.append((name, relu, a, zb))
@@ -92,7 +106,11 @@ def forward_backward(params, x, y, uses, pass_at_zero=False):
     def loss_bound(precision):
         # sum (r + d)^2 - sum r^2 = sum 2 r d + d^2, and the squares and the sum round too
         d = g(n_r, precision) * Mr
-        return float(np.sum(2 * np.abs(r) * d + d * d) + g(r.size + 1, precision) * np.sum((np.abs(r) + d) ** 2))
+        rounding = float(np.sum(2 * np.abs(r) * d + d * d) + g(r.size + 1, precision) * np.sum((np.abs(r) + d) ** 2))
+        # the parameters' carried error: the outputs move by delta per sample
+        dp = delta[precision]
+        carried = float(np.sum(2 * np.linalg.norm(np.abs(r) + d, axis=1) * dp + dp * dp)) if E[precision] else 0.0
+        return rounding + carried
 
     G = Bounded(2.0 * r, 2.0 * Mr, n_r + 1)
     grads: dict[str, Bounded] = {}
@@ -116,6 +134,39 @@ def forward_backward(params, x, y, uses, pass_at_zero=False):
         G = Bounded(G.value @ W, G.M @ np.abs(W), G.n + W.shape[0],
                     {p: _flip_map(G.flip[p], lambda f: f @ np.abs(W)) for p in PRECISIONS})
     return {"loss": loss, "loss_bound": loss_bound, "grads": grads, "record": record, "r": r}
+
+
+def loss_and_grads(params, x, y, uses, pass_at_zero=False, masks=None):
+    """forward_backward's values alone (no bounds), optionally with given ReLU masks (one per use).
+
+    With the reference's masks the map is the smooth one around the reference: no
+    ReLU changes branch (the tangent twin; branch changes are bounded separately).
+    """
+    acts, zs = [x], []
+    for name, relu in uses:
+        z = acts[-1] @ params[f"{name}.weight"].T
+        if f"{name}.bias" in params:
+            z = z + params[f"{name}.bias"]
+        zs.append(z)
+        if relu:
+            keep = masks[len(zs) - 1] if masks is not None else (z >= 0 if pass_at_zero else z > 0)
+            acts.append(np.where(keep, z, 0.0))
+        else:
+            acts.append(z)
+    r = acts[-1] - y
+    G, grads = 2.0 * r, {}
+    for i in range(len(uses) - 1, -1, -1):
+        name, relu = uses[i]
+        if relu:
+            keep = masks[i] if masks is not None else (zs[i] >= 0 if pass_at_zero else zs[i] > 0)
+            G = np.where(keep, G, 0.0)
+        parts = {f"{name}.weight": G.T @ acts[i]}
+        if f"{name}.bias" in params:
+            parts[f"{name}.bias"] = G.sum(0)
+        for k, v in parts.items():
+            grads[k] = grads[k] + v if k in grads else v
+        G = G @ params[f"{name}.weight"]
+    return float(np.sum(r * r)), grads
 
 
 def _flip_map(f, fn):
@@ -198,10 +249,24 @@ class AdamModel:
         self.m_err = {p: {} for p in PRECISIONS}
         self.v_err = {p: {} for p in PRECISIONS}
 
+    def update_cap(self):
+        """C_t with |m^_t| / (sqrt(v^_t) + eps) <= C_t for any gradients (weight decay included).
+
+        Cauchy-Schwarz on m_t = (1-b1) sum b1^k g_{t-k}, v_t = (1-b2) sum b2^k g_{t-k}^2:
+        |m_t| <= (1-b1)/sqrt(1-b2) sqrt(v_t) sqrt(sum_{k<t} (b1^2/b2)^k), valid while b1^2 < b2.
+        """
+        ratio = self.b1**2 / self.b2
+        if ratio >= 1:
+            return math.inf
+        geometric = (1 - ratio**self.t) / (1 - ratio)
+        return ((1 - self.b1) / math.sqrt(1 - self.b2) * math.sqrt(1 - self.b2**self.t) / (1 - self.b1**self.t)
+                * math.sqrt(geometric))
+
     def step(self, params, grads):
         self.t += 1
         bc1, bc2 = 1 - self.b1**self.t, 1 - self.b2**self.t
         s, c2 = self.lr / bc1, math.sqrt(bc2)
+        cap = self.update_cap()
         new, err = {}, {p: {} for p in PRECISIONS}
         for k, p in params.items():
             gb = grads[k]
@@ -237,6 +302,8 @@ class AdamModel:
                 # s m / D: |m^/D^ - m/D| <= e_m / D^ + |m| e_D / (D D^); s rounds, then the product and the quotient
                 e_f = s * (e_m + abs_m * e_D / D) / D_lo
                 e_f += g(3, prec) * (abs_f + e_f)
+                # and never more than twice the largest Adam update (both runs' updates are bounded)
+                e_f = np.minimum(e_f, 2 * self.lr * cap * (1 + g(16, prec)))
                 err[prec][k] = e_f + g(1, prec) * (np.abs(p - f) + e_f)  # p - f rounds once
             self.m[k], self.v[k] = m, v
             new[k] = p - f
@@ -252,3 +319,42 @@ def magnitude(bound_by_precision, n, dtype):
     """
     return np.maximum(np.asarray(bound_by_precision[dtype]) / g(n, dtype),
                       np.asarray(bound_by_precision["float64"]) / g(n, "float64"))
+
+
+# -- growth along the trajectory -----------------------------------------------------------
+class Twin:
+    """A float64 copy of the run, a small random distance away, that measures growth (Benettin's method).
+
+    The twin steps with the reference's ReLU masks (the smooth map around the
+    reference; a branch change is an additive jump, bounded by the flip terms).
+    After every step its distance to the reference (parameters and optimizer
+    state alike) is measured in the parameters and scaled back to ``eta``: the
+    ratio is the step's growth factor g_t, by which the trajectory bound
+    multiplies (E_{t+1} = max(1, g_t) E_t + rho_t). A perturbation carried this
+    way turns towards the most expanded direction, as a rounding error does.
+    """
+
+    def __init__(self, params, opt, rel=1e-7, seed=0):
+        rng = np.random.default_rng(seed)
+        norm = math.sqrt(sum(np.sum(v * v) for v in params.values()))
+        self.eta = rel * norm
+        d = {k: rng.standard_normal(v.shape) for k, v in params.items()}
+        dn = math.sqrt(sum(np.sum(v * v) for v in d.values()))
+        self.params = {k: v + self.eta * d[k] / dn for k, v in params.items()}
+        self.opt = opt
+
+    def step(self, x, y, uses, pass_at_zero, masks, base_params, base_opt):
+        """One step of the twin with the reference's ReLU masks; returns g_t. ``base_*``: the reference after its step."""
+        _, grads = loss_and_grads(self.params, x, y, uses, pass_at_zero, masks)
+        new = self.opt.step(self.params, grads)
+        dist = math.sqrt(sum(np.sum((new[k] - base_params[k]) ** 2) for k in base_params))
+        growth = dist / self.eta
+        scale = self.eta / dist if dist else 1.0
+        self.params = {k: base_params[k] + (new[k] - base_params[k]) * scale for k in base_params}
+        for attr in ("buf", "m", "v"):  # the optimizer state's distance shrinks by the same factor
+            mine, base = getattr(self.opt, attr, None), getattr(base_opt, attr, None)
+            if mine is not None and base is not None:
+                for k in list(mine):
+                    if k in base:
+                        mine[k] = base[k] + (mine[k] - base[k]) * scale
+        return growth

@@ -5,7 +5,7 @@ the same weights and optimizer state: loss, gradients, updated weights and
 state) and over a training trajectory. The reference is the NumPy oracle in
 float64 (torch_impl.ladder_numpy and _ladder_model), which also carries the
 error bounds: every magnitude here is ``_ladder_model.magnitude`` of a bound
-the reference computed beside the value (docs/tolerances.md §7).
+the reference computed beside the value (docs/tolerances-trajectories.md).
 
 Negative controls (``expect="differ"``): the straightforward Keras translations
 that are wrong, which the suite must catch: Keras's MeanSquaredError with
@@ -35,7 +35,7 @@ WARMUP = 5  # optimizer steps (NumPy, float64) before a per-step optimizer case:
 #: trajectory lengths in the registered cases. The modules train 500 steps; the suite runs the whole
 #: 500 for three rungs (tensors, Adam, the dynamic net) and 100 for the rungs whose arithmetic one of
 #: those already covers (autograd, MyReLU: the tensors' step; nn: SGD; TwoLayerNet: Adam), to keep
-#: the suite's time down (docs/tolerances.md §7 lists the costs and the full-length runs)
+#: the suite's time down (docs/tolerances-trajectories.md lists the costs and the full-length runs)
 STEPS_FULL = 500
 STEPS_SHORT = 100
 
@@ -58,7 +58,7 @@ def _bounds(out, name, by_precision):
 
 def _q(name, kind, n):
     """A quantity whose magnitude is the reference's bound for it (see _ladder_model.magnitude)."""
-    return Q(name, kind, n=n,
+    return Q(name, kind, n=n, magnitude_uses_dtype=True,
              magnitude=lambda wide, ref, dtype: BM.magnitude({p: ref[f"_B:{name}:{p}"] for p in BM.PRECISIONS},
                                                              n, dtype))
 
@@ -131,7 +131,8 @@ def _plain_out(out):
 def _plain_trajectory_reference(a, steps):
     params = _plain_params(a)
     res = _trajectory(params, a["x"], a["y"], lambda t: PLAIN_USES, BM.SGDModel(TUTORIAL_LR), steps, True)
-    out = {"losses": np.array(res["losses"]), "w1": res["params"]["w1.weight"].T, "w2": res["params"]["w2.weight"].T}
+    out = {"losses": np.array(res["losses"]), "w1": res["params"]["w1.weight"].T, "w2": res["params"]["w2.weight"].T,
+           "_growth": res["growth"]}
     _bounds(out, "losses", res["loss_bounds"])
     for w in ("w1", "w2"):
         _bounds(out, w, res["param_bound"])
@@ -468,41 +469,51 @@ _register_optim("sgd_weight_decay_plain_step", "sgd", {"lr": NN_LR, "weight_deca
 def _trajectory(params, x, y, uses_at, opt, steps, pass_at_zero):
     """The float64 run with its running bounds: per step the loss and its bound, then the final parameters.
 
-    The parameters' bound E_t (a Euclidean norm over all of them) is the sum of the
-    per-step bounds: one step of the optimizer is assumed not to expand an error
-    in its parameters (docs/tolerances.md §7 measures it).
+    The parameters' bound E_t (a Euclidean norm over all of them) grows as
+    E_{t+1} = max(1, g_t) E_t + rho_t: rho_t the step's own rounding bound, g_t the
+    growth of a perturbation over the step, measured on a float64 twin run
+    (_ladder_model.Twin; docs/tolerances-trajectories.md).
     """
     E = {p: 0.0 for p in BM.PRECISIONS}
-    losses, loss_bounds = [], {p: [] for p in BM.PRECISIONS}
+    twin = BM.Twin(params, _plain_optimizer(opt))
+    losses, loss_bounds, growth = [], {p: [] for p in BM.PRECISIONS}, []
     for t in range(steps):
-        fb = BM.forward_backward(params, x, y, uses_at(t), pass_at_zero)
+        uses = uses_at(t)
+        # the carried error E widens the ReLUs' reach and the loss bound (forward_backward's E)
+        fb = BM.forward_backward(params, x, y, uses, pass_at_zero, E=dict(E))
         losses.append(fb["loss"])
         for p in BM.PRECISIONS:
-            loss_bounds[p].append(fb["loss_bound"](p) + _propagated_loss_bound(fb, params, E[p]))
+            loss_bounds[p].append(fb["loss_bound"](p))
+        masks = [(z.value >= 0 if pass_at_zero else z.value > 0) for _, relu, _, z in fb["record"] if relu]
         params, err = opt.step(params, fb["grads"])
+        g_t = twin.step(x, y, uses, pass_at_zero, _expand(masks, uses), params, opt)
+        growth.append(g_t)
         for p in BM.PRECISIONS:
-            E[p] += float(np.sqrt(sum(np.sum(np.square(e)) for e in err[p].values())))
+            E[p] = max(1.0, g_t) * E[p] + float(np.sqrt(sum(np.sum(np.square(e)) for e in err[p].values())))
     return {"losses": losses, "loss_bounds": {p: np.array(v) for p, v in loss_bounds.items()},
-            "params": params, "param_bound": E}
+            "params": params, "param_bound": E, "growth": np.array(growth)}
 
 
-def _propagated_loss_bound(fb, params, E):
-    """|L(w + e) - L(w)| for any ||e|| <= E: each layer's output moves by at most
-    ||da|| (||W|| + E) + (||a|| + 1) E per sample (ReLU is 1-Lipschitz)."""
-    if E == 0.0:
-        return 0.0
-    delta = 0.0
-    for name, _relu, a_in, _z in fb["record"]:
-        W = params[f"{name}.weight"]
-        bias = 1.0 if f"{name}.bias" in params else 0.0
-        delta = delta * (np.linalg.norm(W) + E) + (np.linalg.norm(a_in.value, axis=1) + bias) * E
-    r_norm = np.linalg.norm(fb["r"], axis=1)
-    return float(np.sum(2 * r_norm * delta + delta * delta))
+def _plain_optimizer(opt):
+    """The bound-free NumPy optimizer (torch_impl.ladder_numpy) with the same hyperparameters and state."""
+    if isinstance(opt, BM.AdamModel):
+        twin = NP.Adam(opt.lr, (opt.b1, opt.b2), opt.eps, opt.weight_decay)
+        twin.m, twin.v, twin.t = dict(opt.m), dict(opt.v), opt.t
+        return twin
+    twin = NP.SGD(opt.lr, opt.momentum, opt.nesterov, opt.weight_decay)
+    twin.buf = dict(opt.buf)
+    return twin
+
+
+def _expand(masks, uses):
+    """Masks per ReLU use -> per layer use (None where no ReLU follows)."""
+    it = iter(masks)
+    return [next(it) if relu else None for _, relu in uses]
 
 
 def _module_trajectory_reference(a, uses_at, pass_at_zero, opt, steps, names):
     res = _trajectory(_params(a), a["x"], a["y"], uses_at, opt, steps, pass_at_zero)
-    out = {"losses": np.array(res["losses"])}
+    out = {"losses": np.array(res["losses"]), "_growth": res["growth"]}
     _bounds(out, "losses", res["loss_bounds"])
     for k in names:
         out[k] = res["params"][k]
