@@ -3,6 +3,9 @@
 import numpy as np
 
 from .adapter import AdapterError, keras_to_torch, keras_values, torch_to_keras, torch_values
+from .api import (Divergence, EquivalenceError, ModelComparison, TensorRow, TransferEntry, TransferReport,
+                  assert_equivalent, transfer)
+from .api import compare as compare_models
 from .case import REGISTRY, Case, CaseError, Override, Q, Quantity, all_cases, register, select
 from .compare import Comparison, ulp_distance
 from .compare import compare as compare_arrays
@@ -12,27 +15,22 @@ from .tolerance import ELEMENTARY, gamma, unit_roundoff
 
 __all__ = [
     "REGISTRY", "Case", "CaseError", "Override", "Q", "Quantity", "all_cases", "register", "select",
-    "Comparison", "compare", "ulp_distance", "Context", "DeviceError", "CaseResult", "Row", "run_case",
-    "ELEMENTARY", "gamma", "unit_roundoff",
+    "Comparison", "compare", "compare_arrays", "compare_models", "ulp_distance", "Context", "DeviceError",
+    "CaseResult", "Row", "run_case", "ELEMENTARY", "gamma", "unit_roundoff",
     "AdapterError", "keras_to_torch", "keras_values", "torch_to_keras", "torch_values",
+    "transfer", "assert_equivalent", "TransferReport", "TransferEntry", "ModelComparison", "TensorRow",
+    "Divergence", "EquivalenceError",
 ]
-from .api import (Divergence, EquivalenceError, ModelComparison, TensorRow, TransferEntry, TransferReport,
-                  assert_equivalent, transfer)
-from .api import compare as compare_models
-
-__all__ += ["compare_arrays", "compare_models", "transfer", "assert_equivalent", "TransferReport", "TransferEntry",
-            "ModelComparison", "TensorRow", "Divergence", "EquivalenceError"]
+__version__ = "0.1.0"
 
 
 def compare(*args, **kwargs):
     """``compare(torch_model, keras_model, inputs, ...)``: :func:`equivalence.api.compare`.
 
     With an array first (``compare(actual, expected, tolerance)``) it is the elementwise
-    :func:`equivalence.compare.compare` it has always been."""
+    :func:`equivalence.compare.compare`. ``compare_models`` and ``compare_arrays`` name each
+    unambiguously."""
     first = args[0] if args else kwargs.get("actual", kwargs.get("torch_model"))
     if "actual" in kwargs or isinstance(first, (np.ndarray, np.generic, int, float, list)):
         return compare_arrays(*args, **kwargs)
     return compare_models(*args, **kwargs)
-
-
-__version__ = "0.1.0"
