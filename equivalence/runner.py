@@ -71,8 +71,9 @@ class CaseResult:
 
     @property
     def margin(self) -> float:
-        """Largest observed error over tolerance among the rows (> 1 means a mismatch)."""
-        ratios = [r.comparison.ratio for r in self.rows]
+        """Largest observed error over tolerance among the rows that compare the TF side
+        (torch~tf, tf~reference): those that count for detection (> 1 means a mismatch)."""
+        ratios = [r.comparison.ratio for r in self.rows if "tf" in r.pair.split("~")]
         return max(ratios) if ratios else math.nan
 
 
