@@ -60,10 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_list(args) -> int:
     from .case import select
+    from .controls import bug_of
 
     for c in select(args.case):
         kinds = ",".join(c.kinds)
-        flag = "  [negative control]" if c.expect == "differ" else ""
+        bug = bug_of(c.name)
+        flag = f"  [negative control: {bug}]" if bug else "  [negative control]" if c.expect == "differ" else ""
         print(f"{c.name:40s} {kinds:32s} {c.source}{flag}")
     return 0
 
@@ -76,33 +78,51 @@ def _fmt(x: float) -> str:
     return f"{x:.2e}"
 
 
+def _control_verdict(res) -> str:
+    """detected (margin M), detected, WEAK (margin M), or NOT DETECTED, for a negative control."""
+    from .controls import status
+
+    s = status(res)
+    margin = f"margin {s['margin']:.2g}"  # observed error over tolerance, the largest TF-side row
+    if not res.passed:
+        return f"[red]NOT DETECTED ({margin})" if not s["detected"] else f"[red]FAIL (torch~reference; {margin})"
+    return f"[yellow]detected, WEAK ({margin})" if s["weak"] else f"[green]detected ({margin})"
+
+
 def render(results, verbose: bool, console, title: str = "equivalence run") -> None:
     from rich.table import Table
 
     table = Table(title=title, show_lines=False)
     for col in ("case", "dtype", "device", "quantity", "pair", "max abs err", "max rel err", "max ulp",
                 "tolerance", "headroom", "result"):
-        table.add_column(col, justify="right" if col.startswith(("max", "tol", "head")) else "left")
+        table.add_column(col, justify="right" if col.startswith(("max", "tol", "head")) else "left",
+                         overflow="fold" if col == "case" else "ellipsis",  # long case names fold, never vanish
+                         no_wrap=col == "result")
     for res in results:
         rows = res.rows if verbose else []
-        if not verbose and res.rows:  # the tightest row stands for the case
-            rows = [max(res.rows, key=lambda r: r.comparison.ratio)]
+        if not verbose and res.rows:  # the tightest row stands for the case; for a control, the detecting one
+            counted = [r for r in res.rows if res.case.expect != "differ" or "tf" in r.pair.split("~")]
+            rows = [max(counted or res.rows, key=lambda r: r.comparison.ratio)]
         if res.error:
             table.add_row(res.case.name, res.ctx.dtype, "", "", "", "", "", "", "", "", "[red]ERROR")
             continue
         for r in rows:
             c = r.comparison
             if res.case.expect == "differ":
-                verdict = "[green]detected" if res.passed else "[red]NOT DETECTED"
+                verdict = _control_verdict(res)
             else:
                 verdict = "[green]pass" if r.passed else "[red]FAIL"
             table.add_row(r.case, r.dtype, r.device, r.quantity, r.pair, _fmt(c.max_abs_err), _fmt(c.max_rel_err),
-                          "inf" if math.isinf(c.max_ulp) else f"{c.max_ulp:.0f}", _fmt(c.tolerance), _fmt(c.headroom), verdict)
+                          f"{c.max_ulp:.0f}" if c.max_ulp < 1e6 else _fmt(c.max_ulp), _fmt(c.tolerance), _fmt(c.headroom),
+                          verdict)
     console.print(table)
     for res in results:
         if res.error:
             console.print(f"[red]{res.case.name} ({res.ctx.dtype}) raised:[/red]\n{res.error}", markup=True,
                           highlight=False)
+        elif res.case.expect == "differ" and not res.detected:
+            console.print(f"[red]{res.case.name} ({res.ctx.dtype}): negative control NOT DETECTED: every comparison of "
+                          f"the TF side is within its tolerance (margin {res.margin:.3g})", highlight=False)
         elif not res.passed:
             bad = [r for r in res.rows if not r.passed]
             for r in bad[:10]:
@@ -137,17 +157,29 @@ def _select(args):
 
 def _report(results, args, what: str, title: str = "equivalence run") -> int:
     from rich.console import Console
+    from rich.markup import escape
 
+    from .controls import status, summary
     from .frameworks import settings, versions
 
     console = Console(width=None if sys.stdout.isatty() else 160)
     render(results, args.verbose, console, title)
     failed = [r for r in results if not r.passed]
     console.print(f"{len(results) - len(failed)} passed, {len(failed)} failed ({what})")
+    controls = [r for r in results if r.case.expect == "differ"]
+    if controls:
+        style = ("red" if any(not r.passed for r in controls) else
+                 "yellow" if any(status(r)["weak"] for r in controls) else "green")
+        console.print(f"[{style}]{escape(summary(controls))}", highlight=False, soft_wrap=True)
     if args.json:
         from pathlib import Path
 
+        def finite(v):
+            return None if isinstance(v, float) and not math.isfinite(v) else v
+
         payload = {"versions": versions(), "settings": settings(), "results": [row.as_dict() for res in results for row in res.rows],
+                   "negative_controls": [{k: finite(v) for k, v in status(r).items()} for r in results
+                                         if r.case.expect == "differ"],
                    "errors": [{"case": r.case.name, "dtype": r.ctx.dtype, "error": r.error} for r in results if r.error]}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         with open(args.json, "w") as f:
