@@ -308,7 +308,7 @@ def _bn_inputs(rng):
 def _bn_torch(training):
     def build(a, ctx):
         torch = _torch()
-        bn = torch.nn.BatchNorm2d(_BN_X[1], dtype=ctx.torch_dtype)  # eps=1e-5, momentum=0.1
+        bn = torch.nn.BatchNorm2d(_BN_X[1], dtype=ctx.torch_dtype, device=ctx.torch_device)  # eps=1e-5, momentum=0.1
         with torch.no_grad():
             for k in ("weight", "bias", "running_mean", "running_var"):
                 getattr(bn, k).copy_(ctx.t(a[k]))
