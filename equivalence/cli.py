@@ -162,7 +162,7 @@ def _report(results, args, what: str, title: str = "equivalence run") -> int:
     from .controls import status, summary
     from .frameworks import settings, versions
 
-    console = Console(width=None if sys.stdout.isatty() else 160)
+    console = Console(width=None if sys.stdout.isatty() else 200)  # logs: room for long case names
     render(results, args.verbose, console, title)
     failed = [r for r in results if not r.passed]
     console.print(f"{len(results) - len(failed)} passed, {len(failed)} failed ({what})")
