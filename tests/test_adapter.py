@@ -337,3 +337,36 @@ def test_a_none_gradient_is_an_error():
     t, k = T.Linear(3, 2), K.Linear(3, 2)
     with pytest.raises(AdapterError, match="no value for Keras .*bias"):
         torch_values(k, t, [np.zeros((3, 2), np.float32), None])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64", "int64", "bool"])
+@pytest.mark.parametrize("shape, axes", [((3, 5), (1, 0)), ((300, 70), (1, 0)), ((64, 32, 3, 3), (2, 3, 1, 0)),
+                                         ((16, 8, 5), (2, 1, 0))])
+def test_layout_copies_equal_numpy(shape, axes, dtype):
+    """The layout change (through torch's copy kernels on large arrays) is NumPy's transpose and
+    row gather, bit for bit, C-contiguous, and never a view of the source."""
+    rng = np.random.default_rng(0)
+    w = (rng.standard_normal(shape) * 100).astype(dtype)
+    out = adapter._permute(w, axes)
+    np.testing.assert_array_equal(out, np.transpose(w, axes))
+    assert out.flags.c_contiguous and out.dtype == w.dtype and not np.shares_memory(out, w)
+    rows = rng.permutation(out.shape[0])
+    gathered = adapter._take_rows(out, rows)
+    np.testing.assert_array_equal(gathered, out[rows])
+    assert not np.shares_memory(gathered, out)
+    frozen = w.copy()
+    frozen.flags.writeable = False  # torch cannot wrap a read-only array: the NumPy path
+    np.testing.assert_array_equal(adapter._permute(frozen, axes), np.transpose(w, axes))
+
+
+def test_large_flattened_dense_is_permuted_like_numpy():
+    """A Dense after a flatten, large enough for the torch copy path: rows as NumPy would pick them."""
+    torch = _torch()
+    torch.manual_seed(0)
+    t = T.Sequential(T.Conv2d(2, 16, 3, padding=1), T.Flatten(), T.Linear(16 * 8 * 8, 40))
+    k = K.Sequential(K.Conv2d(2, 16, 3, padding=1), K.Flatten(), K.Linear(16 * 8 * 8, 40))
+    k.build((None, 8, 8, 2))
+    torch_to_keras(t, k)
+    w = t[2].weight.detach().numpy()
+    rows = adapter.flatten_rows((8, 8, 16), (1, 2, 0))
+    np.testing.assert_array_equal(np.asarray(k.layers[-1].kernel), w.T[rows])
