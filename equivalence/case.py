@@ -114,6 +114,11 @@ class Case:
     #: "equal" for a port; "differ" for a negative control, a known-wrong port the
     #: suite must detect (the case passes when its TF side is caught disagreeing)
     expect: str = "equal"
+    #: the precision the floating inputs are drawn in (None: as ``inputs`` returns them, float64):
+    #: "float32" rounds them once to float32 values for every dtype's run, as the tutorials'
+    #: ``torch.randn`` draws them; then the float32 and float64 runs get the same inputs and share
+    #: one float64 reference (runner.compute), which for a long trajectory is most of a run's cost
+    input_precision: str | None = None
     doc: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
 
@@ -144,6 +149,9 @@ class Case:
             raise CaseError(f"case {self.name}: dtypes must be a non-empty subset of {DTYPES}, got {self.dtypes}")
         if self.expect not in ("equal", "differ"):
             raise CaseError(f"case {self.name}: expect must be 'equal' or 'differ', not {self.expect!r}")
+        if self.input_precision is not None and self.input_precision not in DTYPES:
+            raise CaseError(f"case {self.name}: input_precision must be one of {DTYPES} or None, "
+                            f"not {self.input_precision!r}")
         if not isinstance(self.seed, int):
             raise CaseError(f"case {self.name}: seed must be an int")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import traceback
 from collections.abc import Mapping
@@ -82,7 +83,8 @@ def device_label(ctx: Context) -> str:
 
 
 def make_inputs(case: Case, dtype: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """The case's inputs rounded to ``dtype``, and the same values widened to float64."""
+    """The case's inputs rounded to ``dtype`` (first to its ``input_precision``, if it has one),
+    and the same values widened to float64."""
     raw = case.inputs(np.random.default_rng(case.seed))
     if not isinstance(raw, Mapping) or not raw:
         raise TypeError(f"case {case.name}: inputs() must return a non-empty dict of arrays, got {type(raw).__name__}")
@@ -90,6 +92,8 @@ def make_inputs(case: Case, dtype: str) -> tuple[dict[str, np.ndarray], dict[str
     for k, v in raw.items():
         a = np.asarray(v)
         if a.dtype.kind == "f":
+            if case.input_precision is not None:
+                a = a.astype(case.input_precision)
             rounded[k] = a.astype(dtype)
             wide[k] = rounded[k].astype(np.float64)
         elif a.dtype.kind in "iub":
@@ -133,14 +137,38 @@ def _magnitude(q, wide, ref, dtype: str):
     return q.magnitude(wide, ref, dtype) if q.magnitude_uses_dtype else q.magnitude(wide, ref)
 
 
+#: the float64 reference is a function of the case and its float64 inputs alone: when runs of one
+#: case in several dtypes get the same inputs (floats exactly representable in each dtype, e.g.
+#: drawn in float32), the second run reuses the first's reference. One entry: runs of a case are
+#: consecutive (the CLI orders them so), and a reference can be large.
+_last_reference: list = [None, None, None]
+
+
+def _inputs_digest(inputs: Mapping[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for k in sorted(inputs):
+        a = np.ascontiguousarray(inputs[k])
+        h.update(f"{k}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
 def compute(case: Case, side: str, inputs: dict[str, np.ndarray], ctx: Context) -> dict[str, np.ndarray]:
     """One side's values: "torch" or "tf" on ``inputs`` in ``ctx``, or the float64 "reference"
     (``inputs`` then already widened to float64; it always runs on the CPU)."""
     if side == "reference":
+        key = _inputs_digest(inputs)
+        if _last_reference[0] is case and _last_reference[1] == key:
+            return dict(_last_reference[2])
         if callable(case.reference):
             out = _call(lambda a, *_: case.reference(a), inputs)
         else:
             out = compute(case, case.reference, inputs, Context(dtype="float64"))
+        _check_names(case, side, out)
+        for v in out.values():
+            v.flags.writeable = False  # shared by the runs that reuse it
+        _last_reference[:] = [case, key, out]
+        return dict(out)
     elif side == "torch":
         out = _call(case.torch, inputs, ctx)
     elif side == "tf":

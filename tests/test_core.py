@@ -123,6 +123,7 @@ def _case(**kw):
         (dict(expect="maybe"), "expect"),
         (dict(overrides=(Override("z*", 2.0, "because reasons are long enough"),)), "matches no quantity"),
         (dict(torch=None), "callable"),
+        (dict(input_precision="float16"), "input_precision"),
     ],
 )
 def test_bad_declarations_are_refused(kw, message):
@@ -164,3 +165,51 @@ def test_flush_to_zero_of_a_subnormal_is_within_the_underflow_term():
     tol = tm.pair_tolerance(1, "float64", "float64", tm.magnitude(np.array([sub])))
     assert compare(np.array([0.0]), np.array([sub]), tol).passed
     assert not compare(np.array([1e-300]), np.array([sub]), tol).passed
+
+
+# -- inputs and the shared float64 reference -----------------------------------
+
+def _counting_case(**kw):
+    calls = []
+
+    def reference(a):
+        calls.append(a["x"].copy())
+        return {"y": a["x"] * 3.0}
+
+    return _case(inputs=lambda rng: {"x": rng.standard_normal(5), "i": np.arange(3)},
+                 reference=reference, **kw), calls
+
+
+def test_input_precision_gives_every_dtype_the_same_float32_values():
+    from equivalence.runner import make_inputs
+
+    case, _ = _counting_case(input_precision="float32")
+    raw = case.inputs(np.random.default_rng(case.seed))["x"]
+    r32, w32 = make_inputs(case, "float32")
+    r64, w64 = make_inputs(case, "float64")
+    np.testing.assert_array_equal(w32["x"], raw.astype(np.float32).astype(np.float64))
+    np.testing.assert_array_equal(w64["x"], w32["x"])
+    assert r64["x"].dtype == np.float64 and r32["x"].dtype == np.float32
+    np.testing.assert_array_equal(w64["i"], np.arange(3))  # integers untouched
+    plain, _ = _counting_case()
+    assert not np.array_equal(make_inputs(plain, "float64")[1]["x"], w64["x"])  # without it: float64 values
+
+
+def test_runs_with_the_same_inputs_share_the_reference_and_no_others_do():
+    from equivalence.frameworks import Context
+    from equivalence.runner import compute, make_inputs
+
+    shared, calls = _counting_case(input_precision="float32")
+    first = compute(shared, "reference", make_inputs(shared, "float32")[1], Context(dtype="float32"))
+    second = compute(shared, "reference", make_inputs(shared, "float64")[1], Context(dtype="float64"))
+    assert len(calls) == 1
+    np.testing.assert_array_equal(first["y"], second["y"])
+    with pytest.raises(ValueError, match="read-only"):
+        second["y"][0] = 0.0  # shared between runs: nobody may change it
+    own, own_calls = _counting_case()
+    compute(own, "reference", make_inputs(own, "float32")[1], Context(dtype="float32"))
+    compute(own, "reference", make_inputs(own, "float64")[1], Context(dtype="float64"))
+    assert len(own_calls) == 2  # different inputs: computed again
+    twin, twin_calls = _counting_case(input_precision="float32")  # equal inputs, another case
+    compute(twin, "reference", make_inputs(twin, "float32")[1], Context(dtype="float32"))
+    assert len(twin_calls) == 1

@@ -38,6 +38,10 @@ WARMUP = 5  # optimizer steps (NumPy, float64) before a per-step optimizer case:
 #: the suite's time down (docs/tolerances-trajectories.md lists the costs and the full-length runs)
 STEPS_FULL = 500
 STEPS_SHORT = 100
+#: a trajectory's data and initial weights are drawn as float32 values (as the tutorial's torch.randn
+#: and nn.Linear draw them), the same in the float32 and the float64 run: the two runs share one
+#: float64 reference, whose running error bounds are most of a trajectory case's cost
+TRAJECTORY_INPUTS = "float32"
 
 
 def _torch(mod):
@@ -170,6 +174,7 @@ for _rung, _doc, _steps in (
             _tf(_r).train(*(ctx.tf_const(a[k]) for k in ("x", "y", "w1", "w2")), steps=_n), ("w1", "w2")),
         reference=lambda a, _n=_steps: _plain_trajectory_reference(a, _n),
         quantities=_trajectory_quantities(_chain_n("plain"), ("w1", "w2"), SGD_OPS),
+        input_precision=TRAJECTORY_INPUTS,
         tags=("slow",),
     ))
 
@@ -547,6 +552,7 @@ def _register_trajectory(name, section, module, names, uses_at, pass_at_zero, ma
         reference=lambda a: _module_trajectory_reference(a, uses_at(a), pass_at_zero, make_opt["ref"](), steps, names),
         quantities=_trajectory_quantities(_chain_n("dynamic", 3) if depths else _chain_n("two_layer"), names,
                                           SGD_OPS if "sgd" in make_opt["kind"] else ADAM_OPS),
+        input_precision=TRAJECTORY_INPUTS,
         tags=("slow",),
     ))
 
