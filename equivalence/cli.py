@@ -27,6 +27,20 @@ def _dtypes(text: str) -> tuple[str, ...]:
     return dtypes
 
 
+def _jobs(text: str) -> int:
+    if text == "auto":
+        from .parallel import default_jobs
+
+        return default_jobs()
+    try:
+        jobs = int(text)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise argparse.ArgumentTypeError(f"--jobs takes a number >= 1 or 'auto', not {text!r}")
+    return jobs
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="equivalence", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -50,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--allow-tf32", action="store_true",
                         help="keep the frameworks' default TF32 use on GPUs (default: strict float32) and charge "
                              "TF32's unit roundoff in the tolerance model")
+    run.add_argument("--jobs", "-j", type=_jobs, default=1, metavar="N|auto",
+                     help="worker processes (default 1; 'auto': one per core); each runs whole cases")
     for sp in (run, chk):
         sp.add_argument("--json", metavar="PATH", help="also write the results as JSON")
         sp.add_argument("--report", metavar="PATH.html",
@@ -192,31 +208,45 @@ def _report(results, args, what: str, title: str = "equivalence run") -> int:
     return 0 if not failed else 1
 
 
+class _Progress:
+    """A progress bar on a terminal once a run takes longer than ``delay`` seconds (never in logs or pipes)."""
+
+    def __init__(self, total: int, delay: float = 2.0):
+        import time
+
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._clock = time.monotonic
+        self.console = Console(stderr=True)
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeRemainingColumn(), console=self.console, transient=True)
+        self.task = self.progress.add_task("cases", total=total)
+        self.start, self.delay, self.shown = self._clock(), delay, False
+
+    def update(self, description: str, advance: int = 0) -> None:
+        if not self.shown and self.console.is_terminal and self._clock() - self.start > self.delay:
+            self.progress.start()
+            self.shown = True
+        self.progress.update(self.task, description=description, advance=advance)
+
+    def close(self) -> None:
+        if self.shown:
+            self.progress.stop()
+
+
 def run_with_progress(jobs, run, delay: float = 2.0):
     """``[run(job) for job in jobs]``, with a progress bar on a terminal once the run takes
     longer than ``delay`` seconds (never in logs or pipes)."""
-    import time
-
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     jobs = list(jobs)
-    console = Console(stderr=True)
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                        console=console, transient=True)
-    task = progress.add_task("cases", total=len(jobs))
-    start, shown, results = time.monotonic(), False, []
+    bar, results = _Progress(len(jobs), delay), []
     try:
         for job in jobs:
-            if not shown and console.is_terminal and time.monotonic() - start > delay:
-                progress.start()
-                shown = True
-            progress.update(task, description=str(job[0].name))
+            bar.update(str(job[0].name))
             results.append(run(job))
-            progress.advance(task)
+            bar.update(str(job[0].name), advance=1)
     finally:
-        if shown:
-            progress.stop()
+        bar.close()
     return results
 
 
@@ -225,8 +255,22 @@ def cmd_run(args) -> int:
 
     cases = _select(args)
     make_ctx = _contexts(args)
-    jobs = [(case, make_ctx(dtype)) for dtype in args.dtype for case in cases if dtype in case.dtypes]
-    results = run_with_progress(jobs, lambda job: run_case(*job))
+    # a case's dtypes back to back (they can share its float64 reference: runner.compute); the
+    # table lists the results dtype by dtype
+    jobs = [(case, make_ctx(dtype)) for case in cases for dtype in args.dtype if dtype in case.dtypes]
+    if args.jobs > 1 and len(cases) > 1:
+        from .parallel import run_parallel
+
+        work = [(case, [ctx for c, ctx in jobs if c is case]) for case in cases]
+        bar = _Progress(len(jobs))
+        try:
+            results = run_parallel([w for w in work if w[1]], min(args.jobs, len(cases)),
+                                   done=lambda case: bar.update(case.name, advance=sum(c is case for c, _ in jobs)))
+        finally:
+            bar.close()
+    else:
+        results = run_with_progress(jobs, lambda job: run_case(*job))
+    results.sort(key=lambda r: args.dtype.index(r.ctx.dtype))  # stable: case order within a dtype
     return _report(results, args, f"{len(cases)} cases x {len(args.dtype)} dtypes")
 
 

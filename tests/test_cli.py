@@ -30,7 +30,8 @@ def test_run_writes_json_with_the_documented_fields(tmp_path):
 
 @pytest.mark.parametrize(
     "argv",
-    [["run", "--dtype", "float16"], ["run", "--case", "no.such.case"], ["run", "--device", "tpu"], ["frobnicate"]],
+    [["run", "--dtype", "float16"], ["run", "--case", "no.such.case"], ["run", "--device", "tpu"], ["frobnicate"],
+     ["run", "--jobs", "0"], ["run", "--jobs", "two"]],
 )
 def test_usage_errors_exit_2(argv, capsys):
     try:
@@ -100,3 +101,35 @@ def test_progress_runs_every_job_in_order():
 
     jobs = [(Job(f"j{i}"), i) for i in range(5)]
     assert run_with_progress(jobs, lambda job: job[1] * 2, delay=0.0) == [0, 2, 4, 6, 8]
+
+
+def test_jobs_give_the_serial_results_row_for_row(tmp_path):
+    """--jobs 2 (fresh worker processes, whole cases each, the slow ones first) writes what a serial
+    run writes, given the same threads per process (one here: a matmul's reduction split may
+    depend on the thread count)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+    cases = "autograd.norm_grad,autograd.dag*,modules.conv2d_basic,ladder.nn_step,modules.neg_linear_kernel_transposed"
+    out = {}
+    for jobs in ("1", "2"):
+        path = tmp_path / f"j{jobs}.json"
+        proc = subprocess.run([sys.executable, "-m", "equivalence", "run", "--case", cases, "--jobs", jobs,
+                               "--json", str(path)], env=env, capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        out[jobs] = json.loads(path.read_text())
+    assert out["1"]["results"] and out["1"]["results"] == out["2"]["results"]
+    assert out["1"]["negative_controls"] == out["2"]["negative_controls"]
+
+
+def test_a_case_registered_at_run_time_is_an_error_in_a_worker(broken_case):
+    from equivalence.frameworks import Context
+    from equivalence.parallel import run_parallel
+
+    case = REGISTRY["autograd.norm_grad"]
+    res = run_parallel([(broken_case, [Context("float64")]), (case, [Context("float64")])], jobs=1)
+    assert [r.case.name for r in res] == [broken_case.name, case.name]
+    assert "--jobs 1" in res[0].error and not res[0].passed
+    assert res[1].passed and not res[1].error
