@@ -22,12 +22,25 @@ def env() -> dict[str, str]:
     return e
 
 
-def timed_subprocess(args: list[str]) -> tuple[float, int]:
+def timed_subprocess(args: list[str], extra_env: dict[str, str] | None = None) -> tuple[float, int]:
     """Wall seconds of ``python args...`` (output discarded) and its exit status."""
+    wall, _, rc = timed_subprocess_cpu(args, extra_env)
+    return wall, rc
+
+
+def timed_subprocess_cpu(args: list[str], extra_env: dict[str, str] | None = None) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds (user + system, the process and its children: a measure that
+    other processes' load inflates far less than wall time) and the exit status of ``python args...``."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    rc = subprocess.run([sys.executable, *args], cwd=ROOT, env=env(), stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL).returncode
-    return time.perf_counter() - start, rc
+    rc = subprocess.run([sys.executable, *args], cwd=ROOT, env={**env(), **(extra_env or {})},
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, rc
 
 
 def median(xs) -> float:
