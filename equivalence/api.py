@@ -196,6 +196,7 @@ def transfer(src, dst, *, strict: bool = True, input_shape: Sequence[int] | None
         notes.append(_build_from_torch(torch_model, keras_model, input_shape))
     links = _adapter.plan(torch_model, keras_model, strict)
     notes += [m for l in links for m in l.mismatches]
+    notes += [_training_caveat(l) for l in links if _training_caveat(l)]
     if direction == "torch -> keras":
         _adapter.torch_to_keras(torch_model, keras_model, strict=strict)
     else:
@@ -206,6 +207,16 @@ def transfer(src, dst, *, strict: bool = True, input_shape: Sequence[int] | None
             entries.append(TransferEntry(slot.torch_names, tuple(tuple(t.shape) for t in slot.torch_tensors),
                                          slot.var.path, tuple(int(d) for d in slot.var.shape), slot.how, slot.buffer))
     return TransferReport(direction, tuple(entries), tuple(notes))
+
+
+def _training_caveat(link) -> str:
+    """What no copy or setting can align: a difference that shows only in training."""
+    bn = _torch().nn.modules.batchnorm._BatchNorm
+    if isinstance(link.torch_module, bn) and link.torch_module.track_running_stats:
+        return (f"layer path {link.path!r}: in training, Keras updates moving_variance with the biased batch "
+                f"variance (divisor n), torch updates running_var with the unbiased one (n - 1): the running "
+                f"statistics drift apart with every training step (normalised outputs and inference agree)")
+    return ""
 
 
 def _build_from_torch(torch_model, keras_model, input_shape) -> str:

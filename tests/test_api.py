@@ -113,7 +113,8 @@ def test_transfer_report_and_both_directions():
     k = keras.Sequential([L.Dense(4), L.BatchNormalization(epsilon=1e-5, momentum=0.9), L.Dense(2)])
     report = transfer(t, k)  # not built: built from the first Linear, (1, 3)
     assert report.direction == "torch -> keras"
-    assert report.notes == ("built the Keras model on an input of shape (1, 3) (torch (1, 3))",)
+    assert report.notes[0] == "built the Keras model on an input of shape (1, 3) (torch (1, 3))"
+    assert len(report.notes) == 2 and "layer path '1'" in report.notes[1] and "biased" in report.notes[1]
     by_name = {e.torch_names: e for e in report.entries}
     assert by_name[("0.weight",)].torch_shapes == ((4, 3),)
     assert by_name[("0.weight",)].keras_shape == (3, 4)
@@ -368,3 +369,30 @@ def test_a_corrupted_weight_is_found_in_its_layer(widths, which, seed):
     assert not r.passed
     assert (r.forward.where, r.forward.layer) == ("layer", str(2 * layer)), str(r)
     assert (r.backward.where, r.backward.layer) == ("layer", str(2 * layer)), str(r)
+
+
+def test_batchnorm_training_caveat_is_noted_and_real():
+    """Keras's moving_variance takes the biased batch variance, torch's running_var the unbiased one:
+    the transfer says so, and one training step shows it."""
+    torch.manual_seed(5)
+    t = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4, momentum=0.5))
+    k = keras.Sequential([L.Dense(4), L.BatchNormalization(epsilon=1e-5, momentum=0.5)])
+    notes = transfer(t, k).notes
+    assert any("moving_variance" in n and "unbiased" in n for n in notes)
+    x = np.random.default_rng(0).standard_normal((6, 3)).astype(np.float32)
+    t.train()
+    h = t[0](torch.from_numpy(x)).detach().numpy().astype(np.float64)
+    t(torch.from_numpy(x))
+    k(x, training=True)
+    biased, unbiased = h.var(axis=0), h.var(axis=0, ddof=1)
+    formulas = {"biased": 0.5 + 0.5 * biased, "unbiased": 0.5 + 0.5 * unbiased}  # from 1, momentum 0.5
+
+    def closer(got):  # which update a framework made: the other is n/(n-1) away, far beyond rounding
+        err = {name: np.max(np.abs(np.asarray(got, np.float64) - f)) for name, f in formulas.items()}
+        return min(err, key=err.get), err
+
+    assert closer(t[1].running_var.numpy())[0] == "unbiased"
+    which, err = closer(k.layers[1].moving_variance.numpy())
+    assert which == "biased" and err["biased"] < err["unbiased"] / 100, err
+    plain = transfer(nn.Sequential(nn.Linear(3, 2)), keras.Sequential([L.Dense(2)])).notes
+    assert not any("moving_variance" in note for note in plain)
