@@ -82,11 +82,17 @@ def _check_inputs(inputs) -> tuple[np.ndarray, ...]:
     items = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
     if not items:
         raise ValueError("inputs is empty: give at least one array")
+    if isinstance(inputs, list) and all(isinstance(x, (int, float, list, np.generic)) for x in items):
+        raise TypeError("inputs is a (nested) list of numbers: pass np.asarray(inputs) for one input, or a tuple "
+                        "of arrays for several (a list of arrays is read as several inputs)")
     out = []
     for i, x in enumerate(items):
-        if isinstance(x, (str, bytes)):
-            raise TypeError(f"inputs[{i}] must be a NumPy array, got a str")
-        a = np.asarray(to_numpy(x))
+        if x is None or isinstance(x, (str, bytes, dict, set)):
+            raise TypeError(f"inputs[{i}] must be a NumPy array, got {_what(x, 'the arrays first: np.load')}")
+        try:
+            a = np.asarray(to_numpy(x))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"inputs[{i}] is not an array of numbers: {exc}") from None
         if a.dtype.kind not in "fiub":
             raise ValueError(f"inputs[{i}] must hold numbers (float for features, int for indices), got dtype {a.dtype}")
         if a.ndim == 0:
@@ -98,10 +104,38 @@ def _check_inputs(inputs) -> tuple[np.ndarray, ...]:
 def _check_tol(value, name):
     if value is None:
         return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number (or None for the tolerance model), got {type(value).__name__} "
+                        f"{value!r}")
     v = float(value)
     if not math.isfinite(v) or v < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return v
+
+
+def _check_flag(value, name, none_ok=False):
+    if none_ok and value is None:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False{' (or None)' if none_ok else ''}, got "
+                        f"{type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def _check_seed(value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise TypeError(f"seed must be an int >= 0, got {type(value).__name__} {value!r}")
+    return int(value)
+
+
+def _check_shape(value, name):
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list, np.ndarray)) or not len(value) or any(
+            isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer)) or d < 0 for d in value):
+        raise ValueError(f"{name} must be a non-empty tuple of ints >= 0 in torch's layout, e.g. (1, 3, 32, 32), "
+                         f"got {value!r}")
+    return tuple(int(d) for d in value)
 
 
 # -- transfer ----------------------------------------------------------------------------
@@ -183,6 +217,8 @@ def transfer(src, dst, *, strict: bool = True, input_shape: Sequence[int] | None
     builds it from the inputs. ``strict=False`` copies even where conventions differ (eps,
     momentum, ...), listing them in ``notes``.
     """
+    strict = _check_flag(strict, "strict")
+    input_shape = _check_shape(input_shape, "input_shape")
     if _is_torch_module(src):
         _check_keras(dst, "dst (the Keras side)")
         torch_model, keras_model, direction = src, dst, "torch -> keras"
@@ -966,6 +1002,9 @@ def compare(torch_model, keras_model, inputs, *, grads: bool = True, transfer: b
     _check_keras(keras_model, "keras_model")
     xs = _check_inputs(inputs)
     rtol, atol = _check_tol(rtol, "rtol"), _check_tol(atol, "atol")
+    grads, transfer, strict = _check_flag(grads, "grads"), _check_flag(transfer, "transfer"), _check_flag(strict, "strict")
+    channels_last = _check_flag(channels_last, "channels_last", none_ok=True)
+    seed = _check_seed(seed)
     torch = _torch()
     params = dict(torch_model.named_parameters())
     dtype = next(iter(params.values())).dtype if params else torch.float32
@@ -980,8 +1019,10 @@ def compare(torch_model, keras_model, inputs, *, grads: bool = True, transfer: b
             try:
                 torch_model(*[torch.from_numpy(np.ascontiguousarray(x)) for x in xs])
             except Exception as exc:
+                hint = ("; integer inputs are passed as int64 (indices): cast features to float"
+                        if any(x.dtype.kind != "f" for x in xs) else "")
                 raise AdapterError(f"the torch {type(torch_model).__name__} fails on the given inputs (shapes "
-                                   f"{[x.shape for x in xs]}): {type(exc).__name__}: {exc}") from exc
+                                   f"{[x.shape for x in xs]}): {type(exc).__name__}: {exc}{hint}") from exc
         if channels_last is None:
             channels_last = _channels_last_model(keras_model)
         kxs = tuple(_to_keras_layout(x, channels_last) for x in xs)
@@ -990,7 +1031,8 @@ def compare(torch_model, keras_model, inputs, *, grads: bool = True, transfer: b
         except Exception as exc:
             raise AdapterError(f"the Keras {type(keras_model).__name__} fails on the given inputs (shapes "
                                f"{[x.shape for x in kxs]}{', moved to channels_last' if channels_last else ''}): "
-                               f"{type(exc).__name__}: {exc}") from exc
+                               f"{type(exc).__name__}: {exc} (inputs are read batch first, in torch's layout: "
+                               f"an unbatched input needs its batch axis)") from exc
         report = _transfer_into(torch_model, keras_model, strict) if transfer else None
         links = _adapter.plan(torch_model, keras_model, strict=False)
         return _compare(torch_model, keras_model, xs, kxs, links, report, grads, rtol, atol, seed, channels_last,
@@ -1184,7 +1226,8 @@ def _compare(torch_model, keras_model, xs, kxs, links, report, grads, rtol, atol
         bound = _tm.pair_tolerance(max(n, 1), precision, precision, _tm.magnitude(value_t, mag))
         if flip is not None and np.shape(flip) == np.shape(value_t):
             bound = bound + np.abs(flip)  # a relu or max-pool branch that rounding may decide either way
-        return bound
+        # a magnitude that is NaN (NaN or Inf inputs) bounds nothing: such an element must agree exactly
+        return np.nan_to_num(bound, nan=0.0, posinf=np.inf)
 
     def row(name, kind, actual, expected, mag, n, flip=None):
         expected = np.asarray(expected, dtype=np.float64)
