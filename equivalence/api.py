@@ -789,23 +789,52 @@ def _local_slopes(module, x, radius):
     return torch.full_like(x, slope), torch.full_like(x, curvature)
 
 
+#: the magnitude of the terms of f'(x) as the backward passes compute it (Higham's magnitude of
+#: the derivative's own arithmetic, >= sup |f'|): tanh 1 - y^2 (terms 1 + y^2 <= 2), sigmoid
+#: y (1 - y) (terms y (1 + y) <= 2), GELU Phi(x) + x phi(x) (<= 1 + phi(1)), ELU and SELU from
+#: their output (y + alpha), Hardswish (2x + 3) / 6 on (-3, 3); SiLU and Mish, whose x (1 -
+#: sigmoid(x)) term grows with |x|, and tanh and sigmoid are elementwise (_derivative_terms)
+_TERMS = {"Tanh": 2.0, "Sigmoid": 2.0, "GELU": 1.25, "SiLU": math.inf, "ELU": 2.0, "Softplus": 1.0, "Softsign": 1.0,
+          "Hardtanh": 1.0, "Hardsigmoid": 1 / 6, "Hardswish": 1.5, "Mish": math.inf, "LeakyReLU": 1.0, "Softmax": 2.0,
+          "LogSoftmax": 2.0, "Tanhshrink": 1.0, "SELU": 3.52, "CELU": 2.0}
+
+
+def _derivative_terms(module, m):
+    """Elementwise bound on the magnitude of the terms of f'(x), |x| <= m (see _TERMS)."""
+    torch = _torch()
+    nn = torch.nn
+    slope, _ = _slopes(module)
+    if isinstance(module, nn.Tanh):
+        return 1 + torch.tanh(m) ** 2
+    if isinstance(module, nn.Sigmoid):
+        sg = torch.sigmoid(m)
+        return sg * (1 + sg)
+    if isinstance(module, (nn.SiLU, nn.Mish)):
+        return 1 + 2 * m  # sigmoid(x) (1 + x (1 - sigmoid(x))): the terms 1 + |x| (1 + sigmoid)
+    terms = _TERMS[type(module).__name__]
+    if isinstance(module, (nn.ELU, nn.CELU)):
+        terms = max(1.0, 2 * abs(module.alpha))
+    return torch.full_like(m, max(terms, slope))
+
+
 def _activation_magnitude(module, m, out, real, eta):
     """An activation in the magnitude run on m = the magnitude of its input.
 
-    Without ``real`` (a layer checked alone: its input is exact on both sides) the value is
-    |f(m)| (>= |f(x)|) and the backward multiplies by sup |f'|. Along a run the input carries
-    the error of the chain before it, at most eta * m: it reaches the output through f', so
-    the value is |f(m)| + s m, and the derivative the backward evaluates at the perturbed input
-    moves by at most c eta m, so the gradient multiplier is sup |f'| + c m, with s and c the
-    suprema of |f'| and |f''| over [x - eta m, x + eta m] around the real run's input x
-    (docs/tolerances.md section 9)."""
-    slope, _ = _slopes(module)
+    The backward multiplies by f'(x), which it computes with its own rounding: the gradient's
+    multiplier is at least the magnitude of the terms of that computation, t (_TERMS), not only
+    sup |f'|. Without ``real`` (a layer checked alone: its input is exact on both sides) the
+    value is |f(m)| (>= |f(x)|) and the multiplier t. Along a run the input carries the error of
+    the chain before it, at most eta * m: it reaches the output through f', so the value is
+    |f(m)| + s m, and the derivative the backward evaluates at the perturbed input moves by at
+    most c eta m, so the multiplier is t + c m, with s and c the suprema of |f'| and |f''| over
+    [x - eta m, x + eta m] around the real run's input x (docs/tolerances.md section 9)."""
     md = m.detach()
+    terms = _derivative_terms(module, md)
     if real is None:
-        return out.abs().detach() + slope * (m - md)
+        return out.abs().detach() + terms * (m - md)
     radius = _finite(eta * md)
     s, c = _local_slopes(module, real.to(md.dtype), radius)
-    return (out.abs().detach() + s * md) + (slope + c * md) * (m - md)
+    return (out.abs().detach() + s * md) + (terms + c * md) * (m - md)
 
 
 def _finite(t):
@@ -1208,6 +1237,9 @@ def _compare(torch_model, keras_model, xs, kxs, links, report, grads, rtol, atol
         cum += c
         at.setdefault(id(module), cum)
     total = cum
+    # a gradient's chain is the forward (2 * total counts it twice, once for the backward) plus
+    # the derivative arithmetic of every activation the backward passes through
+    extra_back = _DERIVATIVE_OPS * sum(type(module).__name__ in _SLOPE for module, _, _ in costs)
     n_layer = {p: at.get(id(tm), total) for p, tm, _, _ in pairs}
     red = {}
     for module, _, out in costs:
@@ -1249,7 +1281,7 @@ def _compare(torch_model, keras_model, xs, kxs, links, report, grads, rtol, atol
                               f"torch returns {len(t['outputs'])} tensors, Keras {len(k['outputs'])}"))
     if grads:
         for name, gt in t["grads"].items():
-            n = 2 * total
+            n = 2 * total + extra_back
             module = mod_of.get(name.removeprefix("grad:"))
             if module is not None:
                 n += red.get(id(module), 1)  # the gradient of a parameter sums over the positions it acts at
@@ -1302,7 +1334,7 @@ def _compare(torch_model, keras_model, xs, kxs, links, report, grads, rtol, atol
         gm = m["layer_grads"].get(("out", path))
         if grads and gt is not None and gk is not None and gm is not None:
             chain[("backward", path)] = row(f"{path or '<root>'}:grad_out (run)", "grad",
-                                            _to_torch_layout(gk, channels_last, gt.shape), gt, gm, 2 * total,
+                                            _to_torch_layout(gk, channels_last, gt.shape), gt, gm, 2 * total + extra_back,
                                             flip_layer_grads.get(("out", path)))
 
     def detail(r, what):
@@ -1375,7 +1407,14 @@ def _backward_cost(module, inputs, output) -> int:
     if isinstance(module, (nn.MaxPool1d, nn.MaxPool2d)):
         k = module.kernel_size
         return math.prod(k) if isinstance(k, tuple) else k ** (inputs[0].dim() - 2)  # overlapping windows add up
+    if type(module).__name__ in _SLOPE:
+        return _cost(module, inputs, output) + _DERIVATIVE_OPS
     return max(1, _cost(module, inputs, output))
+
+
+#: an activation's backward: f'(x) (or from y = f(x)) takes its elementary function and up to
+#: this many more roundings (tanh: y * y, 1 - y^2, times the gradient)
+_DERIVATIVE_OPS = 3
 
 
 def _param_grad_cost(module, positions: int, n_forward: int, n_backward: int) -> int:

@@ -92,6 +92,10 @@ ACTIVATIONS = {
 
 
 @examples(ci=6)
+# found by this property in the dev profile: a saturated tanh checked alone in float64, where its
+# backward's 1 - y^2 cancels (the derivative's own terms, docs/tolerances.md section 9)
+@example(widths=[2], acts=["tanh", "gelu", "gelu"], bias=False, batch=3, seed=123, x_exp=0.0, w_exp=1.5,
+         dtype="float64")
 @given(widths=st.lists(st.integers(1, 8), min_size=1, max_size=3),
        acts=st.lists(st.sampled_from(sorted(ACTIVATIONS)), min_size=3, max_size=3),
        bias=st.booleans(), batch=st.integers(1, 5), seed=st.integers(0, 2**16),
@@ -170,6 +174,8 @@ def test_ties_do_not_hide_a_wrong_port():
 # -- convolutions, BatchNorm, max-pooling ------------------------------------------------------------
 
 @examples(ci=4, dev=300)
+@example(c_in=1, c_out=1, kernel=1, stride=1, padding=0, dilation=1, pool=0, batchnorm=True, extra=0, batch=1,
+         seed=0, x_exp=0.0, w_exp=0.0, dtype="float32")  # one value per channel: a variance of 0
 @given(c_in=st.integers(1, 3), c_out=st.integers(1, 4), kernel=st.integers(1, 3), stride=st.integers(1, 2),
        padding=st.integers(0, 1), dilation=st.integers(1, 2), pool=st.sampled_from([0, 2, 3]),
        batchnorm=st.booleans(), extra=st.integers(0, 4), batch=st.integers(1, 3), seed=st.integers(0, 2**16),
@@ -202,12 +208,10 @@ def test_conv_ports(c_in, c_out, kernel, stride, padding, dilation, pool, batchn
     _scale_weights(t, 10.0**w_exp)
     x = _inputs(seed, (batch, c_in, size, size), 10.0**x_exp, dtype)
     if batchnorm:  # running statistics of this very batch, at its scale: normalised values of order 1
-        bn = t[1]
-        bn.momentum = 1.0
         with torch.no_grad():
-            t.train()(torch.from_numpy(x))
-        bn.momentum = 0.1
-        t.eval()
+            y = t[0](torch.from_numpy(x))
+            t[1].running_mean.copy_(y.mean((0, 2, 3)))
+            t[1].running_var.copy_(y.var((0, 2, 3), unbiased=False))  # 0 for a single value: eps alone
     _assert_passes(t, k, x)
 
 
