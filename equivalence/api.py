@@ -123,8 +123,10 @@ def _check_flag(value, name, none_ok=False):
 
 
 def _check_seed(value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"seed must be an int >= 0, got {type(value).__name__} {value!r}")
+    if value < 0:
+        raise ValueError(f"seed must be an int >= 0, got {value!r}")
     return int(value)
 
 

@@ -234,7 +234,7 @@ IMG = np.random.default_rng(0).standard_normal((2, 1, 8, 8)).astype(np.float32)
     (_pair, X, {"strict": 0}, TypeError, "strict must be True or False"),
     (_pair, X, {"channels_last": "yes"}, TypeError, r"channels_last must be True or False \(or None\)"),
     (_pair, X, {"seed": "x"}, TypeError, "seed must be an int >= 0"),
-    (_pair, X, {"seed": -1}, TypeError, "seed must be an int >= 0"),
+    (_pair, X, {"seed": -1}, ValueError, "seed must be an int >= 0, got -1"),
 ], ids=["nested-list", "complex", "object", "scalar", "none-in-tuple", "wrong-shape", "int-features",
         "unbatched-linear", "unbatched-conv", "rtol-str", "rtol-list", "atol-bool", "atol-inf", "grads-str",
         "transfer-none", "strict-int", "channels-last-str", "seed-str", "seed-negative"])
