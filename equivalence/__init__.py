@@ -31,6 +31,13 @@ def compare(*args, **kwargs):
     :func:`equivalence.compare.compare`. ``compare_models`` and ``compare_arrays`` name each
     unambiguously."""
     first = args[0] if args else kwargs.get("actual", kwargs.get("torch_model"))
-    if "actual" in kwargs or isinstance(first, (np.ndarray, np.generic, int, float, list)):
+    models = "torch_model" in kwargs or "keras_model" in kwargs or any(_is_model(a) for a in args[:2])
+    if not models and ("actual" in kwargs or isinstance(first, (np.ndarray, np.generic, int, float, list))):
         return compare_arrays(*args, **kwargs)
     return compare_models(*args, **kwargs)
+
+
+def _is_model(obj) -> bool:
+    """A torch module or a Keras layer, told by its classes' modules (importing neither)."""
+    return any(c.__module__.split(".")[0] in ("torch", "keras", "tf_keras") and c.__name__ in ("Module", "Layer")
+               for c in type(obj).__mro__)

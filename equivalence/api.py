@@ -20,6 +20,7 @@ duration of the run) and comparing them with the same model of tolerances.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
@@ -81,11 +82,17 @@ def _check_inputs(inputs) -> tuple[np.ndarray, ...]:
     items = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
     if not items:
         raise ValueError("inputs is empty: give at least one array")
+    if isinstance(inputs, list) and all(isinstance(x, (int, float, list, np.generic)) for x in items):
+        raise TypeError("inputs is a (nested) list of numbers: pass np.asarray(inputs) for one input, or a tuple "
+                        "of arrays for several (a list of arrays is read as several inputs)")
     out = []
     for i, x in enumerate(items):
-        if isinstance(x, (str, bytes)):
-            raise TypeError(f"inputs[{i}] must be a NumPy array, got a str")
-        a = np.asarray(to_numpy(x))
+        if x is None or isinstance(x, (str, bytes, dict, set)):
+            raise TypeError(f"inputs[{i}] must be a NumPy array, got {_what(x, 'the arrays first: np.load')}")
+        try:
+            a = np.asarray(to_numpy(x))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"inputs[{i}] is not an array of numbers: {exc}") from None
         if a.dtype.kind not in "fiub":
             raise ValueError(f"inputs[{i}] must hold numbers (float for features, int for indices), got dtype {a.dtype}")
         if a.ndim == 0:
@@ -97,10 +104,40 @@ def _check_inputs(inputs) -> tuple[np.ndarray, ...]:
 def _check_tol(value, name):
     if value is None:
         return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number (or None for the tolerance model), got {type(value).__name__} "
+                        f"{value!r}")
     v = float(value)
     if not math.isfinite(v) or v < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return v
+
+
+def _check_flag(value, name, none_ok=False):
+    if none_ok and value is None:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False{' (or None)' if none_ok else ''}, got "
+                        f"{type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def _check_seed(value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"seed must be an int >= 0, got {type(value).__name__} {value!r}")
+    if value < 0:
+        raise ValueError(f"seed must be an int >= 0, got {value!r}")
+    return int(value)
+
+
+def _check_shape(value, name):
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list, np.ndarray)) or not len(value) or any(
+            isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer)) or d < 0 for d in value):
+        raise ValueError(f"{name} must be a non-empty tuple of ints >= 0 in torch's layout, e.g. (1, 3, 32, 32), "
+                         f"got {value!r}")
+    return tuple(int(d) for d in value)
 
 
 # -- transfer ----------------------------------------------------------------------------
@@ -182,6 +219,8 @@ def transfer(src, dst, *, strict: bool = True, input_shape: Sequence[int] | None
     builds it from the inputs. ``strict=False`` copies even where conventions differ (eps,
     momentum, ...), listing them in ``notes``.
     """
+    strict = _check_flag(strict, "strict")
+    input_shape = _check_shape(input_shape, "input_shape")
     if _is_torch_module(src):
         _check_keras(dst, "dst (the Keras side)")
         torch_model, keras_model, direction = src, dst, "torch -> keras"
@@ -530,24 +569,184 @@ def _first(x):
 # -- max-pooling and normalisation in the magnitude run -------------------------------------
 
 
-def _spread_max_pool(F, rank):
+def _next_branch(branches, key, calls, shape):
+    """The real run's (input, output gradient) of this call of ``key``, or None."""
+    if branches is None:
+        return None
+    seen = branches.get(key, [])
+    i = calls[key] = calls.get(key, -1) + 1
+    return seen[i] if i < len(seen) and tuple(seen[i][0].shape) == tuple(shape) else None
+
+
+def _spread_max_pool(F, rank, branches=None, sites=None, eta=None, calls=None):
     """Max-pooling whose backward sends the gradient to every element of the window: in the
-    magnitude run it bounds whichever element the real network routes to."""
+    magnitude run it bounds whichever element the real network routes to.
+
+    With ``branches`` (the real float64 run's input and output gradient of each call, in
+    order), a window whose maximum is not decided beyond rounding (another element within
+    eta() (m_e + m_max) of it, eta() the relative error bound of the chain so far) is where
+    torch and TensorFlow may route the window's gradient to different elements: ``sites`` gets
+    (input, output, scatter, real output gradient), scatter mapping a bound on |output
+    gradient| to the error on the input, that bound on every candidate (docs/tolerances.md
+    section 9)."""
     original = F.max_pool2d if rank == 2 else F.max_pool1d
     avg = F.avg_pool2d if rank == 2 else F.avg_pool1d
+    key = f"max_pool{rank}d"
+    calls = {} if calls is None else calls
 
     def pool(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+        real = _next_branch(branches, key, calls, input.shape)
         y = original(input, kernel_size, stride, padding, dilation, ceil_mode=ceil_mode)
         if dilation not in (1, (1,), (1, 1), [1, 1]) or return_indices:
             return (y, None) if return_indices else y
         k = kernel_size if isinstance(kernel_size, int) else math.prod(kernel_size)
         k = k ** rank if isinstance(kernel_size, int) else k
-        s = avg(input, kernel_size, stride if stride not in (None, []) else kernel_size, padding, ceil_mode, True) * k
+        stride = stride if stride not in (None, []) else kernel_size
+        s = avg(input, kernel_size, stride, padding, ceil_mode, True) * k
         if s.shape != y.shape:  # a window only in the padding: keep the max alone
             return y
-        return y.detach() + (s - s.detach())
+        ties = None
+        if real is not None and input.requires_grad:
+            ties = _pool_ties(real[0], input.detach(), kernel_size, stride, padding, rank, eta(), tuple(y.shape))
+        if ties is None:
+            return y.detach() + (s - s.detach())
+        route, scatter = ties
+        out = y.detach() + route(input)  # the gradient goes to the window's candidates only
+        if scatter is not None and sites is not None and real[1] is not None and real[1].shape == y.shape:
+            sites.append((input, out, scatter, real[1]))
+        return out
 
     return pool
+
+
+def _pool_ties(x, m, kernel_size, stride, padding, rank, eta, out_shape):
+    """For a max-pool on the real input ``x`` (magnitudes ``m``), with a candidate being an
+    element within eta (m_e + m_max) of its window's maximum (either framework may pick it):
+
+    * ``route(m)``: zero-valued, output-shaped, whose gradient sends each window's output
+      gradient to every candidate of the window (to the whole window where it has none: NaN);
+    * ``scatter(bound)``: the error different routing may put on the input, ``bound`` (on
+      |the output gradient|) on every candidate of each window with two or more; None when no
+      window is undecided.
+
+    None when the geometry is not one this reads (then the gradient is spread over the window)."""
+    torch = _torch()
+    F = torch.nn.functional
+
+    def per_axis(v):
+        v = (v,) if isinstance(v, int) else tuple(v)
+        return v * rank if len(v) == 1 else v
+
+    k, st, p = per_axis(kernel_size), per_axis(stride), per_axis(padding)
+    if not (len(k) == len(st) == len(p) == rank):
+        return None
+    shape = tuple(x.shape)
+    unbatched = x.dim() == rank + 1
+    x4, m4 = (x[None], m[None]) if unbatched else (x, m)
+    if rank == 1:
+        x4, m4 = x4[:, :, None, :], m4[:, :, None, :]
+        k, st, p = (1, *k), (1, *st), (0, *p)
+        out_hw = (1, out_shape[-1])
+    else:
+        out_hw = tuple(out_shape[-2:])
+    n, c, h, w = x4.shape
+    # pad p on the left and as much as the last window needs on the right (ceil_mode)
+    right = [max(0, (o - 1) * si + ki - size - pi) for o, si, ki, size, pi in zip(out_hw, st, k, (h, w), p)]
+    pads = (p[1], right[1], p[0], right[0])
+    xp = F.pad(x4, pads, value=-math.inf)
+    mp = F.pad(m4, pads, value=0.0)
+    xu, mu = F.unfold(xp, k, stride=st), F.unfold(mp, k, stride=st)
+    taps, windows = math.prod(k), out_hw[0] * out_hw[1]
+    if xu.shape[-1] != windows:
+        return None
+    xu, mu = xu.view(n, c, taps, windows), mu.view(n, c, taps, windows)
+    top = xu.max(2, keepdim=True).values
+    reach = _finite(eta * (mu + mu.max(2, keepdim=True).values))
+    candidate = torch.isfinite(xu) & (xu >= top - reach)
+    count = candidate.sum(2, keepdim=True)
+    routes = (candidate | (count == 0)).to(x.dtype)
+    weights = (candidate & (count >= 2)).to(x.dtype)
+
+    def route(m_in):
+        m4_in = m_in[None] if unbatched else m_in
+        if rank == 1:
+            m4_in = m4_in[:, :, None, :]
+        taps_in = F.unfold(F.pad(m4_in, pads, value=0.0), k, stride=st).view(n, c, taps, windows)
+        picked = (routes * taps_in).sum(2)
+        return (picked - picked.detach()).reshape(out_shape)
+
+    def scatter(g):
+        g4 = g.reshape(n, c, 1, windows)
+        e = F.fold((weights * g4).view(n, c * taps, windows), output_size=tuple(xp.shape[-2:]), kernel_size=k,
+                   stride=st)
+        e = e[:, :, p[0]:p[0] + h, p[1]:p[1] + w]
+        return e.reshape(shape)
+
+    return route, (scatter if weights.any() else None)
+
+
+def _magnitude_relu(branches, sites, eta, calls=None):
+    """ReLU in the magnitude run: the value passes. With the real run's input x (``branches``),
+    the gradient passes where x > -eta m (where x < -eta m both frameworks take the zero branch:
+    their gradients are exactly 0 there), and where |x| <= eta m the two may take different
+    branches: a site whose error is the whole |output gradient| (docs/tolerances.md section 9).
+    Without it (a layer checked alone) everything passes."""
+    calls = {} if calls is None else calls
+
+    def relu(input, inplace=False):
+        real = _next_branch(branches, "relu", calls, input.shape)
+        if real is None or not input.requires_grad:
+            return input
+        x, g = real
+        reach = _finite(eta() * input.detach())
+        out = input.detach() + (x > -reach).to(input.dtype) * (input - input.detach())
+        flip = (x.abs() <= reach).to(input.dtype)
+        if sites is not None and g is not None and flip.any():
+            sites.append((input, out, lambda bound, flip=flip: flip * bound, g))
+        return out
+
+    return relu
+
+
+def _branch_recorder(F, inputs, outputs):
+    """Patches for the real float64 run: keep the input and output of every relu and max-pool
+    call, in order (``inputs[key]``, ``outputs[key]``)."""
+    def recording(original, key):
+        def call(input, *args, **kwargs):
+            inputs.setdefault(key, []).append(input.detach().clone())
+            out = original(input, *args, **kwargs)
+            outputs.setdefault(key, []).append(out[0] if isinstance(out, tuple) else out)
+            return out
+        return call
+
+    return {key: recording(getattr(F, key), key) for key in ("relu", "max_pool1d", "max_pool2d")}
+
+
+def _real_branches(wide, xs64, R, grads, hooks_done):
+    """The real float64 run (``hooks_done`` removes the statistics hooks afterwards): the input of
+    every relu and max-pool call and, with ``grads``, the gradient of sum(R * output) at its
+    output: key -> [(input, output gradient or None)] in call order."""
+    torch = _torch()
+    F = torch.nn.functional
+    inputs, outputs = {}, {}
+    with torch.set_grad_enabled(grads), contextlib.ExitStack() as patches:
+        for key, fn in _branch_recorder(F, inputs, outputs).items():
+            patches.enter_context(mock.patch.object(F, key, fn))
+        out = wide(*[torch.from_numpy(np.ascontiguousarray(x)) for x in xs64])
+    hooks_done()
+    found = {key: [(x, None) for x in xs] for key, xs in inputs.items()}
+    if not grads:
+        return found
+    outs = [out] if torch.is_tensor(out) else [o for o in out if torch.is_tensor(o)]
+    proj = sum((o * torch.as_tensor(r, dtype=o.dtype)).sum() for o, r in zip(outs, R) if o.requires_grad)
+    slots = [(key, i, o) for key, os_ in outputs.items() for i, o in enumerate(os_)
+             if torch.is_tensor(o) and o.requires_grad]
+    if not torch.is_tensor(proj) or not slots:
+        return found
+    got = torch.autograd.grad(proj, [o for _, _, o in slots], allow_unused=True)
+    for (key, i, o), g in zip(slots, got):
+        found[key][i] = (found[key][i][0], torch.zeros_like(o).detach() if g is None else g.detach())
+    return found
 
 
 #: sup |f'(x)| of the weightless activations: in the magnitude run their backward multiplies
@@ -556,15 +755,103 @@ _SLOPE = {"Tanh": 1.0, "Sigmoid": 0.25, "GELU": 1.13, "SiLU": 1.1, "ELU": 1.0, "
           "Hardtanh": 1.0, "Hardsigmoid": 1 / 6, "Hardswish": 1.5, "Mish": 1.1, "LeakyReLU": 1.0, "Softmax": 1.0,
           "LogSoftmax": 1.0, "Tanhshrink": 1.0, "SELU": 1.76, "CELU": 1.0}
 
+#: sup |f''(x)|: the derivative a backward pass evaluates at a perturbed input moves by at most
+#: this much per unit of input error (docs/tolerances.md section 9; measured on a 3e-5 grid over
+#: [-30, 30] in float64 and rounded up: tanh 4/(3 sqrt 3), sigmoid 1/(6 sqrt 3), GELU 2 phi(0),
+#: SiLU 1/2, Softplus 1/4, Softsign 2, Mish 0.645, SELU scale * alpha, Hardswish 1/3; piecewise
+#: linear ones 0; Softmax and LogSoftmax are not elementwise: 1)
+_CURVATURE = {"Tanh": 0.77, "Sigmoid": 0.0963, "GELU": 0.8, "SiLU": 0.5, "ELU": 1.0, "Softplus": 0.25,
+              "Softsign": 2.0, "Hardtanh": 0.0, "Hardsigmoid": 0.0, "Hardswish": 1 / 3, "Mish": 0.645,
+              "LeakyReLU": 0.0, "Softmax": 1.0, "LogSoftmax": 1.0, "Tanhshrink": 0.77, "SELU": 1.76, "CELU": 1.0}
 
-def _slope_hook(module, args, out):
-    x = args[0]
-    slope = _SLOPE[type(module).__name__]
-    if isinstance(module, (_torch().nn.LeakyReLU,)):
+
+def _slopes(module):
+    """(sup |f'|, sup |f''|) of a weightless activation, with its parameters."""
+    nn = _torch().nn
+    name = type(module).__name__
+    slope, curvature = _SLOPE[name], _CURVATURE[name]
+    if isinstance(module, nn.LeakyReLU):
         slope = max(1.0, abs(module.negative_slope))
-    if isinstance(module, _torch().nn.ELU):
-        slope = max(1.0, abs(module.alpha))
-    return out.abs().detach() + slope * (x - x.detach())  # the value |f(x)|, the gradient sup |f'|
+    if isinstance(module, nn.ELU):
+        slope = curvature = max(1.0, abs(module.alpha))
+    if isinstance(module, nn.CELU):
+        curvature = 1.0 / abs(module.alpha)
+    if isinstance(module, nn.Softplus):
+        curvature = module.beta / 4.0
+    return slope, curvature
+
+
+def _local_slopes(module, x, radius):
+    """sup |f'| and sup |f''| over [x - radius, x + radius], elementwise: tight for tanh and
+    sigmoid, whose |f'| falls with |t| (so its sup is at the point nearest 0) and whose
+    |f''| = 2 |tanh t| tanh'(t), resp. sigmoid'(t) tanh(|t| / 2), is at most that sup times
+    the factor at the farthest point; the global suprema for the others."""
+    torch = _torch()
+    slope, curvature = _slopes(module)
+    if isinstance(module, (torch.nn.Tanh, torch.nn.Sigmoid)):
+        nearest = torch.clamp(torch.zeros_like(x), x - radius, x + radius)  # the point closest to 0
+        farthest = x.abs() + radius
+        if isinstance(module, torch.nn.Tanh):
+            s = 1 - torch.tanh(nearest) ** 2
+            c = 2 * torch.tanh(farthest) * s
+        else:
+            sg = torch.sigmoid(nearest)
+            s = sg * (1 - sg)
+            c = s * torch.tanh(farthest / 2)
+        return s, torch.clamp(c, max=curvature)
+    return torch.full_like(x, slope), torch.full_like(x, curvature)
+
+
+#: the magnitude of the terms of f'(x) as the backward passes compute it (Higham's magnitude of
+#: the derivative's own arithmetic, >= sup |f'|): tanh 1 - y^2 (terms 1 + y^2 <= 2), sigmoid
+#: y (1 - y) (terms y (1 + y) <= 2), GELU Phi(x) + x phi(x) (<= 1 + phi(1)), ELU and SELU from
+#: their output (y + alpha), Hardswish (2x + 3) / 6 on (-3, 3); SiLU and Mish, whose x (1 -
+#: sigmoid(x)) term grows with |x|, and tanh and sigmoid are elementwise (_derivative_terms)
+_TERMS = {"Tanh": 2.0, "Sigmoid": 2.0, "GELU": 1.25, "SiLU": math.inf, "ELU": 2.0, "Softplus": 1.0, "Softsign": 1.0,
+          "Hardtanh": 1.0, "Hardsigmoid": 1 / 6, "Hardswish": 1.5, "Mish": math.inf, "LeakyReLU": 1.0, "Softmax": 2.0,
+          "LogSoftmax": 2.0, "Tanhshrink": 1.0, "SELU": 3.52, "CELU": 2.0}
+
+
+def _derivative_terms(module, m):
+    """Elementwise bound on the magnitude of the terms of f'(x), |x| <= m (see _TERMS)."""
+    torch = _torch()
+    nn = torch.nn
+    slope, _ = _slopes(module)
+    if isinstance(module, nn.Tanh):
+        return 1 + torch.tanh(m) ** 2
+    if isinstance(module, nn.Sigmoid):
+        sg = torch.sigmoid(m)
+        return sg * (1 + sg)
+    if isinstance(module, (nn.SiLU, nn.Mish)):
+        return 1 + 2 * m  # sigmoid(x) (1 + x (1 - sigmoid(x))): the terms 1 + |x| (1 + sigmoid)
+    terms = _TERMS[type(module).__name__]
+    if isinstance(module, (nn.ELU, nn.CELU)):
+        terms = max(1.0, 2 * abs(module.alpha))
+    return torch.full_like(m, max(terms, slope))
+
+
+def _activation_magnitude(module, m, out, real, eta):
+    """An activation in the magnitude run on m = the magnitude of its input.
+
+    The backward multiplies by f'(x), which it computes with its own rounding: the gradient's
+    multiplier is at least the magnitude of the terms of that computation, t (_TERMS), not only
+    sup |f'|. Without ``real`` (a layer checked alone: its input is exact on both sides) the
+    value is |f(m)| (>= |f(x)|) and the multiplier t. Along a run the input carries the error of
+    the chain before it, at most eta * m: it reaches the output through f', so the value is
+    |f(m)| + s m, and the derivative the backward evaluates at the perturbed input moves by at
+    most c eta m, so the multiplier is t + c m, with s and c the suprema of |f'| and |f''| over
+    [x - eta m, x + eta m] around the real run's input x (docs/tolerances.md section 9)."""
+    md = m.detach()
+    terms = _derivative_terms(module, md)
+    if real is None:
+        return out.abs().detach() + terms * (m - md)
+    radius = _finite(eta * md)
+    s, c = _local_slopes(module, real.to(md.dtype), radius)
+    return (out.abs().detach() + s * md) + (terms + c * md) * (m - md)
+
+
+def _finite(t):
+    return _torch().nan_to_num(t, nan=0.0, posinf=float(np.finfo(np.float64).max))
 
 
 def _layer_norm_magnitude():
@@ -620,10 +907,13 @@ def _rnn_magnitude(module, x):
             r = sig(gi[:, :H] + gh[:, :H])
             z = sig(gi[:, H:2 * H] + gh[:, H:2 * H])
             n = tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
-            # the value (1 - z) n + z h (z <= 1 here); the gradient of each term's magnitude:
-            # to n (1 - z), to h z, to z |n| + |h| (the real one is h - n)
+            # the value (1 - z) n + z h, computed n + z (h - n) (torch) or (1 - z) n + z h (Keras):
+            # the magnitude of its terms is (1 + z) |n| + z |h|, not (1 - z) |n| + z |h|: when z
+            # saturates towards 1, 1 - z cancels and keeps the absolute error of z (docs/porting.md
+            # section 7). The gradient of each term's magnitude: to n (1 + z), to h z, to z |n| + |h|
+            # (the real ones: 1 - z, z, h - n)
             zd, nd, hd = z.detach(), n.detach(), h.detach()
-            h = ((1 - zd) * nd + zd * hd) + (1 - zd) * (n - nd) + zd * (h - hd) + (z - zd) * (nd + hd)
+            h = ((1 + zd) * nd + zd * hd) + (1 + zd) * (n - nd) + zd * (h - hd) + (z - zd) * (nd + hd)
         else:
             g = gi + gh
             i, f, gg, o = sig(g[:, :H]), sig(g[:, H:2 * H]), tanh(g[:, 2 * H:3 * H]), sig(g[:, 3 * H:])
@@ -636,11 +926,30 @@ def _rnn_magnitude(module, x):
     return (out, h[None]) if isinstance(module, nn.GRU) else (out, (h[None], c[None]))
 
 
+class _ChainBound:
+    """gamma_n(u) of the forward chain so far in the magnitude run: ``n`` grows by each torch
+    leaf's operation count (``costs``: wide module -> count) as it runs; ``()`` is the bound."""
+
+    def __init__(self, u: float, costs: dict):
+        self.u, self.costs, self.n = u, costs, 0
+
+    def __call__(self) -> float:
+        nu = self.n * self.u
+        return nu / (1 - nu) if nu < 0.5 else math.inf
+
+    def count(self, module, args, out):
+        self.n += self.costs.get(module, 0)
+
+
 @contextmanager
-def _magnitude_mode(model, stats):
-    """Abs weights (done by the caller), spread max-pools, identity ReLU, activations with the
-    sup of their slope, normalisations acting on magnitudes with the real run's statistics
-    (``stats``: module -> (mean, 1/std, xhat)), RNNs unrolled on magnitudes."""
+def _magnitude_mode(model, stats, acts=None, eta=None, branches=None, sites=None):
+    """Abs weights (done by the caller), spread max-pools, identity ReLU, activations by
+    :func:`_activation_magnitude` (``acts``: module -> its inputs in the real float64 run, in
+    call order; None for a layer checked alone; ``eta``: a :class:`_ChainBound`, the relative
+    error bound of the chain before them), normalisations acting on magnitudes with the real run's statistics
+    (``stats``: module -> (mean, 1/std, xhat)), RNNs unrolled on magnitudes. ``branches``:
+    the real run's relu and max-pool inputs (see _magnitude_relu, _spread_max_pool), whose
+    undecided branches are appended to ``sites``."""
     torch = _torch()
     F = torch.nn.functional
     nn = torch.nn
@@ -661,17 +970,34 @@ def _magnitude_mode(model, stats):
         b = b.reshape(view) if torch.is_tensor(b) else b
         return (x + mean.abs()) * inv * w + b  # eval BatchNorm is affine: its backward is inv |gamma|
 
+    calls = {}
+
+    def activation_hook(module, args, out):
+        real = None
+        if acts is not None:
+            seen = acts.get(module, [])
+            i = calls[module] = calls.get(module, -1) + 1
+            real = seen[i] if i < len(seen) and seen[i].shape == args[0].shape else None
+            if real is None:  # not recorded: the value's propagated error with the sup of |f'|
+                real = torch.zeros_like(args[0])
+        return _activation_magnitude(module, args[0], out, real, eta() if eta is not None else math.inf)
+
     for m in model.modules():
         if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm)):
             handles.append(m.register_forward_hook(norm_hook))
         elif type(m).__name__ in _SLOPE:
-            handles.append(m.register_forward_hook(_slope_hook))
+            handles.append(m.register_forward_hook(activation_hook))
         elif isinstance(m, (nn.GRU, nn.LSTM)):
             handles.append(m.register_forward_hook(lambda mod, args, out: _rnn_magnitude(mod, args[0])))
+    if eta is not None:  # after the hooks above: an activation reads the chain before itself
+        for m in model.modules():
+            if not any(True for _ in m.children()):
+                handles.append(m.register_forward_hook(eta.count))
     try:
-        with mock.patch.object(F, "max_pool2d", _spread_max_pool(F, 2)), \
-                mock.patch.object(F, "max_pool1d", _spread_max_pool(F, 1)), \
-                mock.patch.object(F, "relu", lambda input, inplace=False: input):
+        calls = {}
+        with mock.patch.object(F, "max_pool2d", _spread_max_pool(F, 2, branches, sites, eta, calls)), \
+                mock.patch.object(F, "max_pool1d", _spread_max_pool(F, 1, branches, sites, eta, calls)), \
+                mock.patch.object(F, "relu", _magnitude_relu(branches, sites, eta, calls)):
             yield
     finally:
         for h in handles:
@@ -718,6 +1044,9 @@ def compare(torch_model, keras_model, inputs, *, grads: bool = True, transfer: b
     _check_keras(keras_model, "keras_model")
     xs = _check_inputs(inputs)
     rtol, atol = _check_tol(rtol, "rtol"), _check_tol(atol, "atol")
+    grads, transfer, strict = _check_flag(grads, "grads"), _check_flag(transfer, "transfer"), _check_flag(strict, "strict")
+    channels_last = _check_flag(channels_last, "channels_last", none_ok=True)
+    seed = _check_seed(seed)
     torch = _torch()
     params = dict(torch_model.named_parameters())
     dtype = next(iter(params.values())).dtype if params else torch.float32
@@ -732,8 +1061,10 @@ def compare(torch_model, keras_model, inputs, *, grads: bool = True, transfer: b
             try:
                 torch_model(*[torch.from_numpy(np.ascontiguousarray(x)) for x in xs])
             except Exception as exc:
+                hint = ("; integer inputs are passed as int64 (indices): cast features to float"
+                        if any(x.dtype.kind != "f" for x in xs) else "")
                 raise AdapterError(f"the torch {type(torch_model).__name__} fails on the given inputs (shapes "
-                                   f"{[x.shape for x in xs]}): {type(exc).__name__}: {exc}") from exc
+                                   f"{[x.shape for x in xs]}): {type(exc).__name__}: {exc}{hint}") from exc
         if channels_last is None:
             channels_last = _channels_last_model(keras_model)
         kxs = tuple(_to_keras_layout(x, channels_last) for x in xs)
@@ -742,7 +1073,8 @@ def compare(torch_model, keras_model, inputs, *, grads: bool = True, transfer: b
         except Exception as exc:
             raise AdapterError(f"the Keras {type(keras_model).__name__} fails on the given inputs (shapes "
                                f"{[x.shape for x in kxs]}{', moved to channels_last' if channels_last else ''}): "
-                               f"{type(exc).__name__}: {exc}") from exc
+                               f"{type(exc).__name__}: {exc} (inputs are read batch first, in torch's layout: "
+                               f"an unbatched input needs its batch axis)") from exc
         report = _transfer_into(torch_model, keras_model, strict) if transfer else None
         links = _adapter.plan(torch_model, keras_model, strict=False)
         return _compare(torch_model, keras_model, xs, kxs, links, report, grads, rtol, atol, seed, channels_last,
@@ -755,7 +1087,7 @@ def _transfer_into(torch_model, keras_model, strict):
     return transfer(torch_model, keras_model, strict=strict)
 
 
-def _torch_run(model, xs, R, pairs, grads, dtype, costs=None):
+def _torch_run(model, xs, R, pairs, grads, dtype, costs=None, sites=None, chain=None):
     """Forward (and gradients) of a torch model, recording the paired layers' inputs and outputs."""
     torch = _torch()
     order, record, handles = [], {}, []
@@ -804,11 +1136,27 @@ def _torch_run(model, xs, R, pairs, grads, dtype, costs=None):
             lt.append((("in", path), i))
         if torch.is_tensor(o) and o.requires_grad:
             lt.append((("out", path), o))
-    got = torch.autograd.grad(proj, [t for _, t in targets] + [t for _, t in lt], allow_unused=True)
+    sites = [site for site in (sites or []) if site[0].requires_grad and site[1].requires_grad]
+    leaves = [t for _, t in targets] + [t for _, t in lt]
+    got = torch.autograd.grad(proj, leaves + [site[1] for site in sites], allow_unused=True,
+                              retain_graph=bool(sites))
     for (name, t), g in zip(targets, got):
         res["grads"][name] = np.zeros(tuple(t.shape)) if g is None else to_numpy(g)
     for (key, t), g in zip(lt, got[len(targets):]):
         res["layer_grads"][key] = np.zeros(tuple(t.shape)) if g is None else to_numpy(g)
+    if sites:
+        # the branch sites: each framework's gradient at a site's output is within
+        # gamma_{2n}(u) m of the real one (n the forward chain, as for any gradient); a
+        # different branch puts that much on the site's input, carried back to every compared
+        # gradient through the magnitude graph
+        back = _ChainBound(chain.u, {})
+        back.n = 2 * chain.n
+        errors = [scatter(g_real.abs() + _finite(back() * (torch.zeros_like(out) if g is None else g)))
+                  for (_, out, scatter, g_real), g in zip(sites, got[len(leaves):])]
+        flips = torch.autograd.grad([inp for inp, _, _, _ in sites], leaves, grad_outputs=errors, allow_unused=True)
+        res["flip_grads"] = {name: to_numpy(g) for (name, _), g in zip(targets, flips) if g is not None}
+        res["flip_layer_grads"] = {key: to_numpy(g) for (key, _), g in zip(lt, flips[len(targets):])
+                                   if g is not None}
     return res
 
 
@@ -873,22 +1221,28 @@ def _compare(torch_model, keras_model, xs, kxs, links, report, grads, rtol, atol
     wide = copy.deepcopy(torch_model).double().eval()
     stats, handles = {}, []
     twins = dict(zip(torch_model.modules(), wide.modules()))
+    acts = {}  # each activation's inputs in the real float64 run, in call order
     for m, w in twins.items():
         if isinstance(m, (torch.nn.modules.batchnorm._BatchNorm, torch.nn.LayerNorm)):
             handles.append(w.register_forward_hook(
                 lambda mod, a, o, w=w: _norm_stats(None, stats)(mod, a, o, w)))
+        elif type(m).__name__ in _SLOPE:
+            handles.append(w.register_forward_hook(lambda mod, a, o: acts.setdefault(mod, []).append(a[0].detach())))
     xs64 = tuple(x.astype(np.float64) if x.dtype.kind == "f" else x for x in xs)
-    with torch.no_grad():
-        wide(*[torch.from_numpy(np.ascontiguousarray(x)) for x in xs64])
-    for h in handles:
-        h.remove()
+    # the real float64 run: statistics, activation inputs, and each relu's and max-pool's input
+    # and output gradient, in call order
+    branches = _real_branches(wide, xs64, R, grads, lambda: [h.remove() for h in handles])
     with torch.no_grad():
         for p in wide.parameters():
             p.abs_()
     wide_pairs = [(p, twins[m], kp, kl) for p, m, kp, kl in pairs]
-    with _magnitude_mode(wide, stats):
+    # the relative error bound of the forward chain so far: what an activation's input may carry
+    eta = _ChainBound(_tm.unit_roundoff(precision), {twins[module]: c for module, c, _ in reversed(costs)})
+    sites = []
+    with _magnitude_mode(wide, stats, acts, eta, branches, sites):
         m = _torch_run(wide, tuple(np.abs(x) if x.dtype.kind == "f" else x for x in xs64), [np.abs(r) for r in R],
-                       wide_pairs, grads, torch.float64)
+                       wide_pairs, grads, torch.float64, sites=sites, chain=eta)
+    flip_grads, flip_layer_grads = m.get("flip_grads", {}), m.get("flip_layer_grads", {})
 
     # operation counts: the forward chain through each layer, the backward chain after it
     cum, total, at = 0, 0, {}
@@ -896,6 +1250,9 @@ def _compare(torch_model, keras_model, xs, kxs, links, report, grads, rtol, atol
         cum += c
         at.setdefault(id(module), cum)
     total = cum
+    # a gradient's chain is the forward (2 * total counts it twice, once for the backward) plus
+    # the derivative arithmetic of every activation the backward passes through
+    extra_back = _DERIVATIVE_OPS * sum(type(module).__name__ in _SLOPE for module, _, _ in costs)
     n_layer = {p: at.get(id(tm), total) for p, tm, _, _ in pairs}
     red = {}
     for module, _, out in costs:
@@ -908,19 +1265,23 @@ def _compare(torch_model, keras_model, xs, kxs, links, report, grads, rtol, atol
         for pname, _ in module.named_parameters(recurse=False):
             mod_of[f"{mname}.{pname}" if mname else pname] = module
 
-    def tol(name, value_t, mag, n):
+    def tol(name, value_t, mag, n, flip=None):
         if rtol is not None or atol is not None:
             return (atol or 0.0) + (rtol or 0.0) * np.abs(value_t)
-        return _tm.pair_tolerance(max(n, 1), precision, precision, _tm.magnitude(value_t, mag))
+        bound = _tm.pair_tolerance(max(n, 1), precision, precision, _tm.magnitude(value_t, mag))
+        if flip is not None and np.shape(flip) == np.shape(value_t):
+            bound = bound + np.abs(flip)  # a relu or max-pool branch that rounding may decide either way
+        # a magnitude that is NaN (NaN or Inf inputs) bounds nothing: such an element must agree exactly
+        return np.nan_to_num(bound, nan=0.0, posinf=np.inf)
 
-    def row(name, kind, actual, expected, mag, n):
+    def row(name, kind, actual, expected, mag, n, flip=None):
         expected = np.asarray(expected, dtype=np.float64)
         actual = np.asarray(actual, dtype=np.float64)
         if actual.shape != expected.shape:
             c = _compare_arrays(actual, expected, 0.0)
             return TensorRow(name, kind, tuple(expected.shape), c.max_abs_err, c.max_rel_err, c.max_ulp, 0.0,
                              math.inf, False, n, f"Keras shape {actual.shape} != torch shape {expected.shape}")
-        c = _compare_arrays(actual, expected, tol(name, expected, mag, n), ulp_dtype=precision)
+        c = _compare_arrays(actual, expected, tol(name, expected, mag, n, flip), ulp_dtype=precision)
         return TensorRow(name, kind, tuple(expected.shape), c.max_abs_err, c.max_rel_err, c.max_ulp, c.tolerance,
                          c.ratio, c.passed, 0 if (rtol is not None or atol is not None) else n, c.problem)
 
@@ -933,7 +1294,7 @@ def _compare(torch_model, keras_model, xs, kxs, links, report, grads, rtol, atol
                               f"torch returns {len(t['outputs'])} tensors, Keras {len(k['outputs'])}"))
     if grads:
         for name, gt in t["grads"].items():
-            n = 2 * total
+            n = 2 * total + extra_back
             module = mod_of.get(name.removeprefix("grad:"))
             if module is not None:
                 n += red.get(id(module), 1)  # the gradient of a parameter sums over the positions it acts at
@@ -943,7 +1304,7 @@ def _compare(torch_model, keras_model, xs, kxs, links, report, grads, rtol, atol
                                       False, n, "no Keras gradient"))
                 continue
             gk = _to_torch_layout(gk, channels_last, gt.shape) if name.startswith("grad:input") else gk
-            rows.append(row(name, "grad", gk, gt, m["grads"][name], n))
+            rows.append(row(name, "grad", gk, gt, m["grads"][name], n, flip_grads.get(name)))
 
     # -- localisation, 1: each paired Keras layer on the torch layer's own input (and, backward,
     # with the torch layer's own output gradient): a one-layer chain, a local magnitude, a tight bound
@@ -986,7 +1347,8 @@ def _compare(torch_model, keras_model, xs, kxs, links, report, grads, rtol, atol
         gm = m["layer_grads"].get(("out", path))
         if grads and gt is not None and gk is not None and gm is not None:
             chain[("backward", path)] = row(f"{path or '<root>'}:grad_out (run)", "grad",
-                                            _to_torch_layout(gk, channels_last, gt.shape), gt, gm, 2 * total)
+                                            _to_torch_layout(gk, channels_last, gt.shape), gt, gm, 2 * total + extra_back,
+                                            flip_layer_grads.get(("out", path)))
 
     def detail(r, what):
         return (f"{what} differs by {r.max_abs_err:.3g} at tolerance {r.tolerance:.3g} ({r.ratio:.3g}x)"
@@ -1058,7 +1420,29 @@ def _backward_cost(module, inputs, output) -> int:
     if isinstance(module, (nn.MaxPool1d, nn.MaxPool2d)):
         k = module.kernel_size
         return math.prod(k) if isinstance(k, tuple) else k ** (inputs[0].dim() - 2)  # overlapping windows add up
+    if type(module).__name__ in _SLOPE:
+        return _cost(module, inputs, output) + _DERIVATIVE_OPS
     return max(1, _cost(module, inputs, output))
+
+
+#: an activation's backward: f'(x) (or from y = f(x)) takes its elementary function and up to
+#: this many more roundings (tanh: y * y, 1 - y^2, times the gradient)
+_DERIVATIVE_OPS = 3
+
+
+def _param_grad_cost(module, positions: int, n_forward: int, n_backward: int) -> int:
+    """The dependent roundings behind a parameter's gradient in one layer checked alone.
+
+    The gradient sums, over the ``positions`` the parameter acts at, a product of the output
+    gradient with values inside the layer. For a Linear / convolution those values are the
+    layer's input itself (exact here): ``positions + 1``. Elsewhere they are computed by the
+    layer (BatchNorm's and LayerNorm's ``xhat``, an RNN's gates and states over every step) and
+    the output gradient reaches them through the layer's own backward, so both chains add:
+    ``positions + 1 + n_forward + n_backward``."""
+    nn = _torch().nn
+    if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d)):
+        return positions + 1
+    return positions + 1 + n_forward + n_backward
 
 
 def _local_checks(order, by_path, link_of, t, twins, wide, stats, channels_last, grads, row):
@@ -1127,6 +1511,7 @@ def _local_checks(order, by_path, link_of, t, twins, wide, stats, channels_last,
             del tape
         positions = y_t.numel() // max(1, y_t.shape[_feature_axis(tm)]) if y_t.dim() else 1
         n_b = _backward_cost(tm, (x_t,), y_t)
+        n_p = _param_grad_cost(tm, positions, n_f, n_b)
         if x_t.requires_grad:
             gx_k = to_numpy(gk[0]) if gk[0] is not None else np.zeros(kin.shape, kin.dtype)
             if link is not None and link.rows is not None and gx_k.ndim == 2:
@@ -1152,7 +1537,7 @@ def _local_checks(order, by_path, link_of, t, twins, wide, stats, channels_last,
                 mg = np.zeros(shape) if mg is None else to_numpy(mg)
                 part = np.zeros(shape) if part is None else part
                 out[("backward", path, pname.get(id(tensor)))] = row(
-                    f"{name} (layer) grad:{pname.get(id(tensor))}", "grad", part, tg, mg, positions + 1)
+                    f"{name} (layer) grad:{pname.get(id(tensor))}", "grad", part, tg, mg, n_p)
     # the backward keys carry a parameter name: fold them under (direction, path)
     folded = {}
     for key, r in out.items():

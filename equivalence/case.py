@@ -22,6 +22,7 @@ counted as a disagreement.
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,10 @@ from .frameworks import DTYPES
 KINDS = ("forward", "grad", "param_grad", "higher_order", "step", "trajectory", "behaviour")
 REFERENCES = ("torch", "tf")
 _NAME = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 class CaseError(ValueError):
@@ -68,14 +73,20 @@ class Quantity:
     def __post_init__(self):
         if not self.name or not isinstance(self.name, str):
             raise CaseError(f"a quantity needs a non-empty name, got {self.name!r}")
-        if self.kind not in KINDS:
+        if not isinstance(self.kind, str) or self.kind not in KINDS:
             raise CaseError(f"quantity {self.name!r}: kind must be one of {KINDS}, not {self.kind!r}")
-        if not isinstance(self.n, int) or isinstance(self.n, bool) or self.n < 0:
-            raise CaseError(f"quantity {self.name!r}: n must be an int >= 0, not {self.n!r}")
-        if not isinstance(self.reductions, int) or self.reductions < 0:
-            raise CaseError(f"quantity {self.name!r}: reductions must be an int >= 0, not {self.reductions!r}")
+        for attr in ("n", "reductions"):
+            value = getattr(self, attr)
+            if not _is_int(value) or value < 0:
+                raise CaseError(f"quantity {self.name!r}: {attr} must be an int >= 0, not {value!r}")
+            object.__setattr__(self, attr, int(value))
         if self.magnitude is not None and not callable(self.magnitude):
             raise CaseError(f"quantity {self.name!r}: magnitude must be callable")
+        if not isinstance(self.magnitude_uses_dtype, (bool, np.bool_)):
+            raise CaseError(f"quantity {self.name!r}: magnitude_uses_dtype must be True or False, "
+                            f"not {self.magnitude_uses_dtype!r}")
+        if not isinstance(self.doc, str):
+            raise CaseError(f"quantity {self.name!r}: doc must be a str, not {type(self.doc).__name__}")
 
 
 Q = Quantity
@@ -91,12 +102,17 @@ class Override:
     dtype: str | None = None  # None: every dtype
 
     def __post_init__(self):
-        if not (isinstance(self.factor, (int, float)) and self.factor >= 1):
-            raise CaseError(f"override {self.quantity!r}: factor must be >= 1 (overrides only widen), got {self.factor!r}")
-        if not self.reason or len(self.reason.strip()) < 10:
-            raise CaseError(f"override {self.quantity!r}: a reason of at least a sentence is required")
-        if self.dtype is not None and self.dtype not in DTYPES:
-            raise CaseError(f"override {self.quantity!r}: dtype must be one of {DTYPES} or None")
+        if not isinstance(self.quantity, str) or not self.quantity:
+            raise CaseError(f"override: quantity must be a non-empty glob over quantity names, got {self.quantity!r}")
+        if not (isinstance(self.factor, (int, float, np.integer, np.floating)) and not isinstance(self.factor, bool)
+                and math.isfinite(self.factor) and self.factor >= 1):
+            raise CaseError(f"override {self.quantity!r}: factor must be a finite number >= 1 (overrides only "
+                            f"widen), got {self.factor!r}")
+        if not isinstance(self.reason, str) or len(self.reason.strip()) < 10:
+            raise CaseError(f"override {self.quantity!r}: a reason of at least a sentence is required, "
+                            f"got {self.reason!r}")
+        if self.dtype is not None and (not isinstance(self.dtype, str) or self.dtype not in DTYPES):
+            raise CaseError(f"override {self.quantity!r}: dtype must be one of {DTYPES} or None, got {self.dtype!r}")
 
 
 @dataclass(frozen=True)
@@ -125,16 +141,24 @@ class Case:
     def __post_init__(self):
         if not isinstance(self.name, str) or not _NAME.match(self.name):
             raise CaseError(f"case name {self.name!r} must be dotted lower_snake_case, e.g. 'autograd.norm_grad'")
-        if not self.source:
-            raise CaseError(f"case {self.name}: source (the tutorial it comes from) is required")
+        if not isinstance(self.source, str) or not self.source.strip():
+            raise CaseError(f"case {self.name}: source (the tutorial it comes from) is required, as a str")
         for attr in ("inputs", "torch", "tf"):
             if not callable(getattr(self, attr)):
                 raise CaseError(f"case {self.name}: {attr} must be callable")
-        if not callable(self.reference) and self.reference not in REFERENCES:
+        if not callable(self.reference) and (not isinstance(self.reference, str) or self.reference not in REFERENCES):
             raise CaseError(f"case {self.name}: reference must be a NumPy function or one of {REFERENCES}")
-        object.__setattr__(self, "quantities", tuple(self.quantities))
-        object.__setattr__(self, "overrides", tuple(self.overrides))
-        object.__setattr__(self, "dtypes", tuple(self.dtypes))
+        for attr, kind in (("quantities", Quantity), ("overrides", Override), ("dtypes", str), ("tags", str)):
+            value = getattr(self, attr)
+            if isinstance(value, (str, kind)) or not isinstance(value, (tuple, list)):
+                raise CaseError(f"case {self.name}: {attr} must be a tuple or list of {kind.__name__}, "
+                                f"got {type(value).__name__} {value!r}")
+            bad = [v for v in value if not isinstance(v, kind)]
+            if bad:
+                raise CaseError(f"case {self.name}: {attr} must hold {kind.__name__} objects only, got {bad[0]!r}")
+            object.__setattr__(self, attr, tuple(value))
+        if not isinstance(self.doc, str):
+            raise CaseError(f"case {self.name}: doc must be a str, not {type(self.doc).__name__}")
         if not self.quantities:
             raise CaseError(f"case {self.name}: declares no quantities to compare")
         names = [q.name for q in self.quantities]
@@ -147,13 +171,14 @@ class Case:
         bad = [d for d in self.dtypes if d not in DTYPES]
         if bad or not self.dtypes:
             raise CaseError(f"case {self.name}: dtypes must be a non-empty subset of {DTYPES}, got {self.dtypes}")
-        if self.expect not in ("equal", "differ"):
+        if not isinstance(self.expect, str) or self.expect not in ("equal", "differ"):
             raise CaseError(f"case {self.name}: expect must be 'equal' or 'differ', not {self.expect!r}")
         if self.input_precision is not None and self.input_precision not in DTYPES:
             raise CaseError(f"case {self.name}: input_precision must be one of {DTYPES} or None, "
                             f"not {self.input_precision!r}")
-        if not isinstance(self.seed, int):
-            raise CaseError(f"case {self.name}: seed must be an int")
+        if not _is_int(self.seed) or self.seed < 0:
+            raise CaseError(f"case {self.name}: seed must be an int >= 0, not {self.seed!r}")
+        object.__setattr__(self, "seed", int(self.seed))
 
     @property
     def kinds(self) -> tuple[str, ...]:

@@ -190,6 +190,8 @@ def _report(results, args, what: str, title: str = "equivalence run") -> int:
     if args.json:
         from pathlib import Path
 
+        from .files import atomic_write_text
+
         def finite(v):
             return None if isinstance(v, float) and not math.isfinite(v) else v
 
@@ -197,13 +199,18 @@ def _report(results, args, what: str, title: str = "equivalence run") -> int:
                    "negative_controls": [{k: finite(v) for k, v in status(r).items()} for r in results
                                          if r.case.expect == "differ"],
                    "errors": [{"case": r.case.name, "dtype": r.ctx.dtype, "error": r.error} for r in results if r.error]}
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(payload, f, indent=1, allow_nan=False)
+        try:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(args.json, json.dumps(payload, indent=1, allow_nan=False))  # all or nothing
+        except OSError as e:
+            raise UsageError(f"--json {args.json}: cannot write it ({e.strerror or e})") from None
     if getattr(args, "report", None):
         from .report import write_html
 
-        write_html(results, args.report, versions(), settings())
+        try:
+            write_html(results, args.report, versions(), settings())
+        except OSError as e:
+            raise UsageError(f"--report {args.report}: cannot write it ({e.strerror or e})") from None
         console.print(f"report: {args.report}")
     return 0 if not failed else 1
 
@@ -275,11 +282,14 @@ def cmd_run(args) -> int:
 
 
 def cmd_record(args) -> int:
-    from .records import record
+    from .records import RecordError, record
 
     cases = _select(args)
     make_ctx = _contexts(args)
-    manifest = record(args.dir, cases, [make_ctx(d) for d in args.dtype])
+    try:
+        manifest = record(args.dir, cases, [make_ctx(d) for d in args.dtype])
+    except RecordError as e:
+        raise UsageError(str(e)) from None
     print(f"recorded {len(manifest['cases'])} cases ({','.join(args.dtype)}) in {args.dir}")
     return 0
 

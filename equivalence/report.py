@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .files import atomic_write_text
 from .runner import CaseResult
 
 
@@ -92,4 +93,4 @@ tr.fail {{ background: #fdd; }}
 """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(doc)
+    atomic_write_text(path, doc)  # a report stopped midway leaves the previous one as it was

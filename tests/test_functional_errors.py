@@ -133,6 +133,22 @@ BAD_CALLS = [
      "weight must have the input's shape"),
     ("mse_loss-weight-broadcastable", "mse_loss", (a(5, 3), a(5, 3)), {"weight": a(3)}, ValueError,
      "weight must have the input's shape"),
+    ("mse_loss-complex", "mse_loss", (a(5, 3, dtype=np.complex64), a(5, 3)), {}, TypeError,
+     "input must be a real-valued tensor, got complex64"),
+    # wrong types: None for a tensor, a str or an int for a bool flag, None for an int
+    ("conv2d-input-none", "conv2d", (None, W4), {}, TypeError, "conv2d: input must be a tensor, not NoneType"),
+    ("conv2d-stride-none", "conv2d", (X4, W4), {"stride": None}, TypeError, "stride must be an int or a tuple"),
+    ("conv1d-groups-none", "conv1d", (X3, W3), {"groups": None}, TypeError, "groups must be an int"),
+    ("max_pool2d-kernel-none", "max_pool2d", (P4, None), {}, TypeError, "kernel_size must be an int or a tuple"),
+    ("max_pool2d-ceil-mode-str", "max_pool2d", (P4, 2), {"ceil_mode": "yes"}, TypeError,
+     "ceil_mode must be a bool, not str 'yes'"),
+    ("max_pool1d-ceil-mode-int", "max_pool1d", (P3, 2), {"ceil_mode": 1}, TypeError, "ceil_mode must be a bool"),
+    ("avg_pool2d-count-include-pad-str", "avg_pool2d", (P4, 2), {"count_include_pad": "no"}, TypeError,
+     "count_include_pad must be a bool"),
+    ("avg_pool1d-ceil-mode-str", "avg_pool1d", (P3, 2), {"ceil_mode": "no"}, TypeError, "ceil_mode must be a bool"),
+    ("linear-input-none", "linear", (None, a(4, 3)), {}, TypeError, "linear: input must be a tensor"),
+    ("relu-input-none", "relu", (None,), {}, TypeError, "relu: input must be a tensor"),
+    ("relu-bool", "relu", (np.array([True, False]),), {}, TypeError, "relu: input must be a real-valued tensor"),
 ]
 
 
@@ -154,4 +170,55 @@ def test_bad_call_raises_on_both_sides(op, args, kwargs, error, pattern):
 
 
 def test_every_op_has_bad_calls():
-    assert {row[1] for row in BAD_CALLS} == set(tf_F.__all__) - {"relu"}  # relu has no invalid values
+    assert {row[1] for row in BAD_CALLS} == set(tf_F.__all__)
+
+
+# -- a fuzz: arbitrary (mostly wrong) arguments --------------------------------------------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+from equivalence.calls import SIGNATURES  # noqa: E402
+
+_TENSORS = st.one_of(
+    hnp.arrays(st.sampled_from([np.float32, np.float64, np.float16, np.int32, np.int64, np.bool_, np.complex64]),
+               hnp.array_shapes(min_dims=0, max_dims=5, min_side=0, max_side=4),
+               elements=None),
+    st.sampled_from([None, "x", 1.5, [1.0, 2.0], [[1.0], [1.0, 2.0]], {"a": 1}]),
+)
+_INTS = st.one_of(st.integers(-2, 4), st.lists(st.integers(-1, 4), max_size=3), st.tuples(st.integers(0, 3)),
+                  st.sampled_from([None, 1.0, True, "1", "same", "valid", "SAME", [], (1, "a")]))
+_FLAGS = st.one_of(st.booleans(), st.sampled_from([None, 0, 1, "yes", np.bool_(True)]))
+_OTHER = {"reduction": st.sampled_from(["mean", "sum", "none", "avg", None, 1]), "size_average": _FLAGS,
+          "reduce": _FLAGS, "inplace": _FLAGS, "ceil_mode": _FLAGS, "count_include_pad": _FLAGS,
+          "return_indices": _FLAGS, "divisor_override": st.one_of(st.none(), st.integers(-2, 3), st.just(2.5))}
+_FAULTS = (ValueError, TypeError)
+
+
+@pytest.mark.filterwarnings("ignore")
+@given(data=st.data())
+def test_functional_fuzz(data):
+    """Each op with arbitrary arguments: a result, or a ValueError / TypeError raised by
+    tf_impl.functional itself with a message that starts with the op's name, never an error from
+    inside TensorFlow."""
+    import traceback
+
+    op = data.draw(st.sampled_from(sorted(tf_F.__all__)), label="op")
+    args = {}
+    required = ("input", "target", "kernel_size") + (("weight",) if op != "mse_loss" else ())
+    for name in SIGNATURES[op]:
+        if name in required or data.draw(st.booleans(), label=f"pass {name}"):
+            if name in ("input", "weight", "bias", "target"):
+                args[name] = data.draw(_TENSORS, label=name)
+            elif name in _OTHER:
+                args[name] = data.draw(_OTHER[name], label=name)
+            else:
+                args[name] = data.draw(_INTS, label=name)
+    try:
+        getattr(tf_F, op)(**args)
+    except _FAULTS as exc:
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        assert frame.filename.endswith("tf_impl/functional.py"), (
+            f"{op}({args}) raised {type(exc).__name__} inside {frame.filename}: {exc}")
+        assert str(exc).startswith(f"{op}:"), f"{op}: the message does not start with the op's name: {exc}"

@@ -78,6 +78,13 @@ def _ints(value, n: int, name: str, op: str) -> tuple[int, ...]:
     raise TypeError(f"{op}: {name} must be an int or a tuple of ints, not {type(value).__name__} {value!r}")
 
 
+def _flag(value, name: str, op: str) -> bool:
+    """A bool argument that torch type-checks (ceil_mode, count_include_pad)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{op}: {name} must be a bool, not {type(value).__name__} {value!r}")
+    return bool(value)
+
+
 def _positive(values, name: str, op: str) -> None:
     if any(v <= 0 for v in values):
         raise ValueError(f"{op}: {name} must be greater than zero, got {values if len(values) > 1 else values[0]}")
@@ -295,6 +302,7 @@ def _squeeze(y, nd, unbatched):
 
 def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     kernel, stride, pad, dilation = _pool_args(op, nd, kernel_size, stride, padding, dilation)
+    ceil_mode = _flag(ceil_mode, "ceil_mode", op)
     x, unbatched = _pool_input(op, nd, input, integers_ok=True)
     if nd == 1:
         kernel, stride, pad, dilation = (1, *kernel), (1, *stride), (0, *pad), (1, *dilation)
@@ -354,6 +362,8 @@ def _divisors(n, k, s, p, o):
 
 def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
     kernel, stride, pad, _ = _pool_args(op, nd, kernel_size, stride, padding, 1)
+    ceil_mode = _flag(ceil_mode, "ceil_mode", op)
+    count_include_pad = _flag(count_include_pad, "count_include_pad", op)
     if divisor_override is not None:
         if not _is_int(divisor_override):
             raise TypeError(f"{op}: divisor_override must be an int, not {type(divisor_override).__name__} "
@@ -458,6 +468,9 @@ _REDUCTIONS = ("none", "mean", "sum")
 
 def _promote(op, **tensors):
     """torch's type promotion for the loss operands: the widest floating dtype among them."""
+    for name, t in tensors.items():
+        if not (t.dtype.is_floating or t.dtype.is_integer or t.dtype.is_bool):
+            raise TypeError(f"{op}: {name} must be a real-valued tensor, got {t.dtype.name}")
     floats = [t.dtype for t in tensors.values() if t.dtype.is_floating]
     if not floats:
         raise TypeError(f"{op}: at least one of {', '.join(tensors)} must be a floating-point tensor, got "
@@ -487,6 +500,8 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     tensors = {"input": x, "target": t}
     if weight is not None:
         wt = _tensor(weight, "weight", op)
+        if not (wt.dtype.is_floating or wt.dtype.is_integer):
+            raise TypeError(f"{op}: weight must be a real-valued tensor, got {wt.dtype.name}")
         if _shape(wt) != _shape(x):
             raise ValueError(f"{op}: weight must have the input's shape {_shape(x)}, got {_shape(wt)}")
         tensors["weight"] = wt

@@ -74,7 +74,9 @@ def main(out_dir: str) -> int:
     for r in rows:
         print(f"{r['setting']:32s} {r['op']:36s} rel {r['normwise_rel_err']:.2e}  margin {r['margin']:.3g}  "
               f"{'within' if r['within_strict_float32_model'] else 'OUTSIDE'} the strict float32 model")
-    (out / "tf32.json").write_text(json.dumps({"info": info, "rows": rows}, indent=1))
+    from equivalence.files import atomic_write_text
+
+    atomic_write_text(out / "tf32.json", json.dumps({"info": info, "rows": rows}, indent=1))
     print(json.dumps(info))
     return code
 
