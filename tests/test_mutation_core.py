@@ -244,3 +244,12 @@ def test_bound_charges_one_tf32_reduction_by_default():
     expected = (_gamma(7, 2.0**-24) + _gamma(2, 2.0**-11)) * m + 7 * TINY32
     np.testing.assert_allclose(tm.bound(7, "tf32", m), expected, rtol=1e-15)
     np.testing.assert_allclose(tm.bound(7, "float32", m), _gamma(7, 2.0**-24) * m + 7 * TINY32, rtol=1e-15)
+
+
+def test_a_nan_on_one_side_only_fails():
+    # the NaN check must look at each side: a NaN where the other side has a number is a mismatch,
+    # not a position to leave out of the comparison
+    for a, e in [([np.nan, 1.0], [1.0, 1.0]), ([1.0, 1.0], [np.nan, 1.0])]:
+        for equal_nan in (True, False):
+            c = compare(np.array(a), np.array(e), 1.0, equal_nan=equal_nan)
+            assert c.passed is False and "NaN" in c.problem, (a, e, equal_nan)
