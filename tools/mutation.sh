@@ -4,8 +4,8 @@
 #   tools/mutation.sh                    # every phase, every mutant
 #   tools/mutation.sh core runner        # some phases
 #   SAMPLE=10 tools/mutation.sh adapter  # every 10th mutant of the phase's modules (by sorted name)
-#   SURVIVORS=1 tools/mutation.sh core   # again only the survivors (and untested) of the last run, e.g.
-#                                        # after adding tests: a killed mutant stays killed
+#   SURVIVORS=1 tools/mutation.sh core   # again only the survivors, untested and timed-out mutants of the
+#                                        # last run, e.g. after adding tests: a killed mutant stays killed
 #   .venv/bin/python tools/mutation_summary.py   # kill rates per module, from mutants/
 #
 # A phase mutates some modules and runs, for each mutant, only the tests of the phase's test
@@ -51,7 +51,7 @@ for phase in "${ORDER[@]}"; do
   names=()
   for m in $modules; do names+=("$m.*"); done
   if [ -n "$SURVIVORS" ]; then
-    mapfile -t names < <("$PY" tools/mutation_summary.py --survivors $modules)
+    mapfile -t names < <("$PY" tools/mutation_summary.py --survivors --timeouts $modules)
     [ ${#names[@]} -gt 0 ] || { echo "== phase $phase: no survivors"; continue; }
   elif [ "$SAMPLE" -gt 1 ]; then
     [ -d mutants ] || { echo "run once without SAMPLE first (it generates mutants/)"; exit 2; }

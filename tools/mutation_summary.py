@@ -32,13 +32,15 @@ def main(argv=None) -> None:
     p.add_argument("--names", action="store_true", help="print mutant names (one a line) instead of the table")
     p.add_argument("--every", type=int, default=1, help="with --names: every k-th name, from the first")
     p.add_argument("--survivors", action="store_true", help="print the names of surviving mutants")
+    p.add_argument("--timeouts", action="store_true", help="with --survivors: the timed-out ones too")
     args = p.parse_args(argv)
     res = {m: r for m, r in results().items() if not args.modules or m in args.modules}
     if args.names or args.survivors:
         for m, r in res.items():
             names = sorted(r, key=lambda n: (n.rsplit("__mutmut_", 1)[0], int(n.rsplit("_", 1)[1])))
             if args.survivors:
-                print("\n".join(n for n in names if STATUS.get(r[n], "suspicious") in ("survived", "no tests")))
+                keep = ("survived", "no tests", "timeout") if args.timeouts else ("survived", "no tests")
+                print("\n".join(n for n in names if STATUS.get(r[n], "suspicious") in keep))
             else:
                 print("\n".join(names[:: args.every]))
         return
