@@ -2,6 +2,7 @@
 (docs/reliability.md). Each test records its own small case: mutmut credits the work of a shared
 module-scoped fixture to the first test that uses it only."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -129,3 +130,14 @@ def test_check_hands_magnitude_functions_float64_inputs(tmp_path, registered):
     (result,) = records.check(d, ["torch"], Context)
     assert not result.error and result.passed
     assert seen and set(seen) == {np.dtype(np.float64)}
+
+
+def test_a_recomputation_that_raises_is_an_error_of_that_case(tmp_path, registered):
+    d = _recorded_small(tmp_path, registered(_small_case()))
+
+    def broken(a, ctx):
+        raise ArithmeticError("the port broke after recording")
+
+    REGISTRY["t.recorded"] = dataclasses.replace(REGISTRY["t.recorded"], torch=broken)
+    (result,) = records.check(d, ["torch"], Context)
+    assert not result.passed and result.error == "ArithmeticError: the port broke after recording"

@@ -124,3 +124,19 @@ def test_inputs_must_be_a_dict_of_numbers():
                                                           "b": np.array([True])}), "float32")
     assert rounded["x"].dtype == np.float32 and wide["x"].dtype == np.float64 and wide["x"][0] == np.float32(0.1)
     assert rounded["i"] is wide["i"] and rounded["b"].dtype == bool  # integers and bools are left alone
+
+
+@pytest.mark.parametrize(
+    ("tf", "message"),
+    [
+        (lambda a, ctx: [ctx.tf_const(a["x"])], "TypeError: a builder must return a dict of quantities, got list"),
+        (lambda a, ctx: {}, r"tf returned quantities that do not match the declaration: missing \['y'\], undeclared \[\]"),
+        (lambda a, ctx: {"y": ctx.tf_const(a["x"]) * 2, "w": ctx.tf_const(a["x"])},
+         r"missing \[\], undeclared \['w'\]"),
+    ],
+)
+def test_a_builder_returning_the_wrong_quantities_is_an_error_naming_them(tf, message):
+    import re
+
+    result = run_case(_case(tf=tf), Context("float32"))
+    assert not result.passed and re.search(message, result.error), result.error
