@@ -70,3 +70,30 @@ def test_a_sequence_output_is_not_moved_as_a_channels_last_map():
     r = compare(t, k, _x(3, 4, 3, seed=5))
     assert r.passed, str(r)
     assert r.rows[0].shape == (3, 4, 4)
+
+
+class _Two(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, x):
+        y = self.fc(x)
+        return y, 2 * y
+
+
+class _KOne(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.fc = L.Dense(2)
+
+    def call(self, x):
+        return self.fc(x)
+
+
+def test_a_different_number_of_outputs_is_a_failed_row():
+    torch.manual_seed(6)
+    r = compare(_Two(), _KOne(), _x(4, 3, seed=6))
+    assert not r.passed
+    (row,) = [row for row in r.rows if row.name == "outputs"]
+    assert not row.passed and row.problem == "torch returns 2 tensors, Keras 1"
