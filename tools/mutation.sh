@@ -34,7 +34,7 @@ declare -A PHASES=(
 )
 ORDER=(core runner adapter functional api cli)
 SELECTION=(test_core test_mutation_core test_records test_mutation_records test_mutation_runner test_cli test_adapter
-           test_mutation_adapter           test_api test_mutation_api test_functional_api test_functional_errors test_functional_properties)  # = pytest_add_cli_args_test_selection in pyproject.toml
+           test_mutation_adapter test_api test_mutation_api test_functional_api test_functional_errors test_functional_properties)  # = pytest_add_cli_args_test_selection in pyproject.toml
 
 [ $# -gt 0 ] && ORDER=("$@")
 for phase in "${ORDER[@]}"; do
