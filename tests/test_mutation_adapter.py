@@ -48,3 +48,8 @@ def test_parameters_outside_a_supported_layer_are_named_with_their_path():
     with pytest.raises(AdapterError, match=re.escape("layer path '1': parameters ['scale'] of torch _Scaled are not "
                                                      "inside a supported layer")):
         torch_to_keras(T.Sequential(T.Linear(3, 4), _Scaled()), K.Sequential(K.Linear(3, 4), K.Linear(4, 4)))
+
+
+def test_a_dtype_mismatch_names_the_layer_path():
+    with pytest.raises(AdapterError, match=re.escape("layer path '0': 0.weight is float64, Keras ")):
+        torch_to_keras(T.Sequential(T.Linear(3, 4).double()), K.Sequential(K.Linear(3, 4)))
