@@ -40,9 +40,11 @@ def main(argv=None) -> None:
             names = sorted(r, key=lambda n: (n.rsplit("__mutmut_", 1)[0], int(n.rsplit("_", 1)[1])))
             if args.survivors:
                 keep = ("survived", "no tests", "timeout") if args.timeouts else ("survived", "no tests")
-                print("\n".join(n for n in names if STATUS.get(r[n], "suspicious") in keep))
+                names = [n for n in names if STATUS.get(r[n], "suspicious") in keep]
             else:
-                print("\n".join(names[:: args.every]))
+                names = names[:: args.every]
+            for n in names:
+                print(n)
         return
     print(f"{'module':28} {'mutants':>7} {'checked':>7} {'killed':>6} {'survived':>8} {'no tests':>8} "
           f"{'timeout':>7} {'other':>5} {'kill rate':>9}")
