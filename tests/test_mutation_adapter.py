@@ -53,3 +53,17 @@ def test_parameters_outside_a_supported_layer_are_named_with_their_path():
 def test_a_dtype_mismatch_names_the_layer_path():
     with pytest.raises(AdapterError, match=re.escape("layer path '0': 0.weight is float64, Keras ")):
         torch_to_keras(T.Sequential(T.Linear(3, 4).double()), K.Sequential(K.Linear(3, 4)))
+
+
+def test_conventions_a_copy_cannot_fix_are_refused():
+    # strict transfers refuse them (transfer(..., strict=False) would copy and report)
+    emb = keras.layers.Embedding(5, 3)
+    emb.build((None,))
+    with pytest.raises(AdapterError, match="padding_idx=0 .*its row gets no gradient"):
+        torch_to_keras(torch.nn.Embedding(5, 3, padding_idx=0), emb)
+    with pytest.raises(AdapterError, match="max_norm=1.0 .*renormalises rows"):
+        torch_to_keras(torch.nn.Embedding(5, 3, max_norm=1.0), emb)
+    bn = keras.layers.BatchNormalization(epsilon=1e-5)
+    bn.build((None, 3))
+    with pytest.raises(AdapterError, match="cumulative average"):
+        torch_to_keras(torch.nn.BatchNorm1d(3, momentum=None), bn)
