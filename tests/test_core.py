@@ -164,4 +164,3 @@ def test_flush_to_zero_of_a_subnormal_is_within_the_underflow_term():
     tol = tm.pair_tolerance(1, "float64", "float64", tm.magnitude(np.array([sub])))
     assert compare(np.array([0.0]), np.array([sub]), tol).passed
     assert not compare(np.array([1e-300]), np.array([sub]), tol).passed
-
