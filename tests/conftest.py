@@ -22,4 +22,10 @@ settings.register_profile(
 settings.register_profile(
     "dev", deadline=None, print_blob=True, max_examples=500, suppress_health_check=[HealthCheck.too_slow],
 )
+# "mutation": the ci profile with fewer examples, for the many short runs of mutation
+# testing (tools/mutation.sh, docs/reliability.md).
+settings.register_profile(
+    "mutation", derandomize=True, database=None, deadline=None, print_blob=True, max_examples=10,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
