@@ -129,6 +129,7 @@ def test_jobs_give_the_serial_results_row_for_row(tmp_path):
 def test_a_case_registered_at_run_time_is_an_error_in_a_worker(broken_case):
     from equivalence.frameworks import Context
     from equivalence.parallel import run_parallel
+    import equivalence.cases  # noqa: F401  (registers the built-in cases)
 
     case = REGISTRY["autograd.norm_grad"]
     res = run_parallel([(broken_case, [Context("float64")]), (case, [Context("float64")])], jobs=1)

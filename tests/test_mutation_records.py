@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from equivalence import records
+from equivalence import files, records
 from equivalence.case import REGISTRY
 from equivalence.frameworks import Context
 
@@ -58,7 +58,7 @@ def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path):
         raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
-        records._atomic_write(target, dies_midway)
+        files.atomic_write(target, dies_midway)
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["a.npz"]
 
