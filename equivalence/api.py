@@ -588,7 +588,7 @@ def _spread_max_pool(F, rank, branches=None, sites=None, eta=None, calls=None):
     torch and TensorFlow may route the window's gradient to different elements: ``sites`` gets
     (input, output, scatter, real output gradient), scatter mapping a bound on |output
     gradient| to the error on the input, that bound on every candidate (docs/tolerances.md
-    section 9)."""
+    section 10)."""
     original = F.max_pool2d if rank == 2 else F.max_pool1d
     avg = F.avg_pool2d if rank == 2 else F.avg_pool1d
     key = f"max_pool{rank}d"
@@ -689,7 +689,7 @@ def _magnitude_relu(branches, sites, eta, calls=None):
     """ReLU in the magnitude run: the value passes. With the real run's input x (``branches``),
     the gradient passes where x > -eta m (where x < -eta m both frameworks take the zero branch:
     their gradients are exactly 0 there), and where |x| <= eta m the two may take different
-    branches: a site whose error is the whole |output gradient| (docs/tolerances.md section 9).
+    branches: a site whose error is the whole |output gradient| (docs/tolerances.md section 10).
     Without it (a layer checked alone) everything passes."""
     calls = {} if calls is None else calls
 
@@ -756,7 +756,7 @@ _SLOPE = {"Tanh": 1.0, "Sigmoid": 0.25, "GELU": 1.13, "SiLU": 1.1, "ELU": 1.0, "
           "LogSoftmax": 1.0, "Tanhshrink": 1.0, "SELU": 1.76, "CELU": 1.0}
 
 #: sup |f''(x)|: the derivative a backward pass evaluates at a perturbed input moves by at most
-#: this much per unit of input error (docs/tolerances.md section 9; measured on a 3e-5 grid over
+#: this much per unit of input error (docs/tolerances.md section 10; measured on a 3e-5 grid over
 #: [-30, 30] in float64 and rounded up: tanh 4/(3 sqrt 3), sigmoid 1/(6 sqrt 3), GELU 2 phi(0),
 #: SiLU 1/2, Softplus 1/4, Softsign 2, Mish 0.645, SELU scale * alpha, Hardswish 1/3; piecewise
 #: linear ones 0; Softmax and LogSoftmax are not elementwise: 1)
@@ -840,7 +840,7 @@ def _activation_magnitude(module, m, out, real, eta):
     the chain before it, at most eta * m: it reaches the output through f', so the value is
     |f(m)| + s m, and the derivative the backward evaluates at the perturbed input moves by at
     most c eta m, so the multiplier is t + c m, with s and c the suprema of |f'| and |f''| over
-    [x - eta m, x + eta m] around the real run's input x (docs/tolerances.md section 9)."""
+    [x - eta m, x + eta m] around the real run's input x (docs/tolerances.md section 10)."""
     md = m.detach()
     terms = _derivative_terms(module, md)
     if real is None:

@@ -93,7 +93,7 @@ ACTIVATIONS = {
 
 @examples(ci=6)
 # found by this property in the dev profile: a saturated tanh checked alone in float64, where its
-# backward's 1 - y^2 cancels (the derivative's own terms, docs/tolerances.md section 9)
+# backward's 1 - y^2 cancels (the derivative's own terms, docs/tolerances.md section 10)
 @example(widths=[2], acts=["tanh", "gelu", "gelu"], bias=False, batch=3, seed=123, x_exp=0.0, w_exp=1.5,
          dtype="float64")
 @given(widths=st.lists(st.integers(1, 8), min_size=1, max_size=3),
@@ -146,7 +146,7 @@ def test_an_activation_passes_on_its_inputs_error():
     """Found by the MLP property's scales: at inputs x1e3 the two frameworks' matmuls (summed in
     different orders) differ by ~1e-4 where the pre-activation is near 0, and tanh' = 1 there
     passes that on; the old magnitude |tanh(m)| <= 1 gave a tolerance of 3e-5 (docs/tolerances.md
-    section 9)."""
+    section 10)."""
     torch.manual_seed(0)
     t = nn.Sequential(nn.Linear(256, 64), nn.Tanh())
     k = keras.Sequential([L.Dense(64), L.Activation("tanh")])
@@ -237,7 +237,7 @@ class _KerasRNN(keras.Model):
 
 @examples(ci=4, dev=300)
 # found by this property: a saturating update gate (z = 0.996, 1 - z cancels) and the parameter
-# gradients of a GRU checked alone (docs/tolerances.md section 9)
+# gradients of a GRU checked alone (docs/tolerances.md section 10)
 @example(kind="GRU", features=1, hidden=1, steps=1, batch=1, seed=0, x_exp=0.0, w_exp=1.0, dtype="float32")
 @example(kind="GRU", features=1, hidden=1, steps=1, batch=1, seed=0, x_exp=0.0, w_exp=0.0, dtype="float32")
 @given(kind=st.sampled_from(["LSTM", "GRU"]), features=st.integers(1, 4), hidden=st.integers(1, 5),
