@@ -5,10 +5,20 @@ import os
 # pytest-xdist runs one worker per core: a worker that also spreads torch's and
 # TensorFlow's kernels over every core oversubscribes the machine (measured on 2
 # cores: 61 s with the frameworks' default thread pools, 47 s with one thread each).
+# NumPy's OpenBLAS sizes its pool when NumPy is imported, which a worker has done before it
+# reads this file: pytest_configure puts the BLAS variables in the environment the controller
+# spawns the workers with (measured without: each worker's OpenBLAS kept 2 threads).
+ONE_THREAD = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OPENBLAS_NUM_THREADS",
+              "MKL_NUM_THREADS")
 if "PYTEST_XDIST_WORKER" in os.environ:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
-    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+    for _var in ONE_THREAD:
+        os.environ.setdefault(_var, "1")
+
+
+def pytest_configure(config):
+    if "PYTEST_XDIST_WORKER" not in os.environ and getattr(config.option, "numprocesses", None):
+        for var in ONE_THREAD:  # the controller runs no test: only its workers see these
+            os.environ.setdefault(var, "1")
 
 from hypothesis import HealthCheck, settings
 

@@ -136,3 +136,25 @@ def test_a_case_registered_at_run_time_is_an_error_in_a_worker(broken_case):
     assert [r.case.name for r in res] == [broken_case.name, case.name]
     assert "--jobs 1" in res[0].error and not res[0].passed
     assert res[1].passed and not res[1].error
+
+
+def test_workers_are_spawned_with_the_thread_variables_and_the_parent_keeps_its_own(monkeypatch):
+    """NumPy's OpenBLAS sizes its pool at import, before a worker's initializer runs: the thread
+    variables must be in the environment the worker is spawned with (equivalence/parallel.py)."""
+    import concurrent.futures as cf
+    import multiprocessing
+    import os
+
+    from equivalence.parallel import THREAD_VARIABLES, worker_environment
+
+    for var in THREAD_VARIABLES + ("TF_NUM_INTEROP_THREADS",):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")  # the user's own setting wins
+    with cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with worker_environment(2):
+            futures = {var: pool.submit(os.getenv, var) for var in THREAD_VARIABLES + ("TF_NUM_INTEROP_THREADS",)}
+        seen = {var: f.result() for var, f in futures.items()}
+    assert seen == {"OMP_NUM_THREADS": "2", "TF_NUM_INTRAOP_THREADS": "2", "OPENBLAS_NUM_THREADS": "2",
+                    "MKL_NUM_THREADS": "3", "TF_NUM_INTEROP_THREADS": "1"}
+    assert os.environ["MKL_NUM_THREADS"] == "3"
+    assert not {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTEROP_THREADS"} & set(os.environ)
