@@ -172,6 +172,15 @@ def test_compare_zero_expected_and_zero_tolerance_without_warnings():
     assert not off.passed and off.max_rel_err == math.inf and off.ratio == math.inf and off.max_abs_err == 1e-3
 
 
+def test_compare_against_a_subnormal_expected_value_is_infinite_without_warnings():
+    # err / |e| overflows for a subnormal e (the fuzzer's example): an infinite relative error, and
+    # an infinite ratio against a subnormal tolerance, both defined, neither a RuntimeWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        c = compare(np.array([1e300]), np.array([5e-324]), np.array([5e-324]))
+    assert not c.passed and c.max_rel_err == math.inf and c.ratio == math.inf and c.max_abs_err == 1e300
+
+
 def test_compare_fields_of_an_ordinary_comparison():
     a = np.array([[1.5, -2.0, 4.0]])
     e = np.array([[1.0, -2.0, 3.0]])
