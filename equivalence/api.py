@@ -318,7 +318,10 @@ class Divergence:
     ``where`` is ``"layer"`` (the paired layer's output disagrees while its input agrees),
     ``"between"`` (its input already disagrees although the previous paired layer agreed:
     code outside the paired layers, e.g. a functional call in ``forward`` / ``call``), or
-    ``"after"`` (every paired layer agrees, the model's output does not)."""
+    ``"after"`` (every paired layer agrees, the model's output does not). A backward
+    divergence is ``"forward"`` when the forward pass already diverged and every paired
+    layer's backward agrees on the same output gradient: the gradients differ downstream of
+    the forward divergence, which is where to look."""
 
     direction: str  # "forward" or "backward"
     where: str
@@ -338,6 +341,9 @@ class Divergence:
             prev = repr(self.previous) if self.previous else "the model's input"
             return (f"{self.direction}: diverges between {prev} and {self.layer!r} (code outside the paired layers: "
                     f"functional calls in forward/call, reshapes, pooling). {self.detail}")
+        if self.where == "forward":
+            return (f"{self.direction}: every paired layer's backward agrees on the same output gradient; the "
+                    f"gradients differ because the forward pass does (see forward) ({self.detail})")
         return f"{self.direction}: every paired layer agrees; diverges after the last one ({self.detail})"
 
 
@@ -1397,7 +1403,8 @@ def _compare(torch_model, keras_model, xs, kxs, links, report, grads, rtol, atol
         prev = path
     if grads and bwd is None and any(not r.passed for r in rows if r.kind == "grad"):
         bad = next(r for r in rows if r.kind == "grad" and not r.passed)
-        bwd = Divergence("backward", "after", "<input>", "", "", "", prev, detail(bad, bad.name))
+        bwd = Divergence("backward", "after" if fwd is None else "forward", "<input>", "", "", "", prev,
+                         detail(bad, bad.name))
 
     local = {**local, **{(d, p, "run"): r for (d, p), r in chain.items()}}
 

@@ -396,3 +396,78 @@ def test_batchnorm_training_caveat_is_noted_and_real():
     assert which == "biased" and err["biased"] < err["unbiased"] / 100, err
     plain = transfer(nn.Sequential(nn.Linear(3, 2)), keras.Sequential([L.Dense(2)])).notes
     assert not any("moving_variance" in note for note in plain)
+
+
+# -- models nested two levels deep (subclassed on both sides) ---------------------------------
+class _TBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc, self.out = nn.Linear(4, 4), nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.out(torch.relu(self.fc(x)))
+
+
+class _TNested(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block, self.head = _TBlock(), nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.head(self.block(x))
+
+
+class _KBlock(L.Layer):
+    def __init__(self, out_activation=None, **kw):
+        super().__init__(**kw)
+        self.fc, self.out = L.Dense(4), L.Dense(3, activation=out_activation)
+
+    def call(self, x):
+        return self.out(keras.ops.relu(self.fc(x)))
+
+
+class _KNested(keras.Model):
+    def __init__(self, scale_between=1.0, out_activation=None):
+        super().__init__()
+        self.block, self.head, self.scale = _KBlock(out_activation), L.Dense(2), scale_between
+
+    def call(self, x):
+        h = self.block(x)
+        return self.head(h * self.scale if self.scale != 1.0 else h)
+
+
+def _nested(**kw):
+    torch.manual_seed(0)
+    t, k = _TNested(), _KNested(**kw)
+    report = transfer(t, k, input_shape=(5, 4))
+    return t, k, report
+
+
+def test_a_model_nested_two_levels_deep_transfers_by_path_and_passes():
+    t, k, report = _nested()
+    names = ("block.fc.weight", "block.fc.bias", "block.out.weight", "block.out.bias", "head.weight", "head.bias")
+    assert [e.torch_names for e in report.entries] == [(n,) for n in names]
+    np.testing.assert_array_equal(k.block.out.kernel.numpy(), t.block.out.weight.detach().numpy().T)
+    r = compare(t, k, _x(5, 4))
+    assert r.passed, str(r)
+    assert {row.name for row in r.rows} >= {"grad:block.fc.weight", "grad:block.out.bias", "grad:head.weight"}
+    assert any(lr.name.startswith("block.out") for lr in r.layers), [lr.name for lr in r.layers]
+
+
+def test_a_wrong_layer_inside_a_nested_block_is_named_by_its_full_path():
+    t, k, _ = _nested(out_activation="relu")  # torch's block.out has no activation
+    r = compare(t, k, _x(5, 4))
+    assert not r.passed
+    assert (r.forward.where, r.forward.layer, r.forward.previous) == ("layer", "block.out", "block.fc"), str(r)
+    assert r.forward.keras_type == "Dense" and "block.out" in str(r.forward), str(r)
+
+
+def test_code_between_nested_layers_is_located_and_the_backward_points_at_the_forward():
+    t, k, _ = _nested(scale_between=1.01)
+    r = compare(t, k, _x(5, 4))
+    assert not r.passed
+    assert (r.forward.where, r.forward.previous, r.forward.layer) == ("between", "block.out", "head"), str(r)
+    # every layer's backward agrees on the same output gradient: the gradients differ only
+    # because the forward pass does, which the backward summary says instead of blaming the input
+    assert r.backward.where == "forward", str(r)
+    assert "because the forward pass does" in str(r.backward), str(r)
