@@ -459,7 +459,8 @@ def test_a_wrong_layer_inside_a_nested_block_is_named_by_its_full_path():
     r = compare(t, k, _x(5, 4))
     assert not r.passed
     assert (r.forward.where, r.forward.layer, r.forward.previous) == ("layer", "block.out", "block.fc"), str(r)
-    assert r.forward.keras_type == "Dense" and "block.out" in str(r.forward), str(r)
+    assert (r.forward.keras_path, r.forward.keras_type) == ("block.out", "Dense"), str(r)
+    assert "block.out" in str(r.forward), str(r)
 
 
 def test_code_between_nested_layers_is_located_and_the_backward_points_at_the_forward():

@@ -50,6 +50,23 @@ def test_parameters_outside_a_supported_layer_are_named_with_their_path():
         torch_to_keras(T.Sequential(T.Linear(3, 4), _Scaled()), K.Sequential(K.Linear(3, 4), K.Linear(4, 4)))
 
 
+class _KerasScaled(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.fc = K.Linear(4, 4)
+
+    def call(self, x):
+        return self.fc(x)
+
+
+def test_parameters_next_to_child_layers_of_a_subclassed_root_are_named():
+    # the same at the root of a subclassed model (no Sequential around it): the message names the
+    # parameters, not "torch _Scaled is not supported" (which would hide that its child is fine)
+    with pytest.raises(AdapterError, match=re.escape("layer path <root>: parameters ['scale'] of torch _Scaled are "
+                                                     "not inside a supported layer")):
+        torch_to_keras(_Scaled(), _KerasScaled())
+
+
 def test_a_dtype_mismatch_names_the_layer_path():
     with pytest.raises(AdapterError, match=re.escape("layer path '0': 0.weight is float64, Keras ")):
         torch_to_keras(T.Sequential(T.Linear(3, 4).double()), K.Sequential(K.Linear(3, 4)))
