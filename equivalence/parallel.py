@@ -98,7 +98,7 @@ def run_parallel(work: Sequence[tuple[Case, Sequence[Context]]], jobs: int,
     results: dict[int, list[CaseResult]] = {}
     with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
                                 initializer=_init_worker, initargs=(allow_tf32.pop() if allow_tf32 else False,)) as pool:
-        with worker_environment(threads):  # the first submit spawns every worker
+        with worker_environment(threads):  # submit() spawns a worker while fewer than `jobs` run, none idle
             futures = {pool.submit(_run_in_worker, work[i][0].name, list(work[i][1])): i for i in order}
         try:
             for fut in cf.as_completed(futures):
