@@ -158,3 +158,20 @@ def test_workers_are_spawned_with_the_thread_variables_and_the_parent_keeps_its_
                     "MKL_NUM_THREADS": "3", "TF_NUM_INTEROP_THREADS": "1"}
     assert os.environ["MKL_NUM_THREADS"] == "3"
     assert not {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTEROP_THREADS"} & set(os.environ)
+
+
+def test_gpu_check_without_a_gpu_is_a_clear_error(tmp_path, capsys):
+    import importlib.util
+    import pathlib
+
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU: tools/gpu_check.py would run (tests/test_gpu.py covers that)")
+    path = pathlib.Path(__file__).resolve().parents[1] / "tools" / "gpu_check.py"
+    spec = importlib.util.spec_from_file_location("gpu_check", path)
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    assert gpu_check.main([str(tmp_path / "out")]) == 2
+    assert "sees no CUDA device" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

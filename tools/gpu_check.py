@@ -1,16 +1,24 @@
 """GPU verification in one process: what docs/gpu.md reports.
 
 1. The whole registry with torch on CUDA against TensorFlow on the CPU (and the
-   float64 CPU reference), float32 and float64, strict float32 (TF32 off).
-2. The TF32 measurement of pitfalls.md: a float32 conv2d and matmul on the GPU
+   float64 CPU reference), float32 and float64: strict float32 (TF32 off), then
+   with ``--allow-tf32`` (the frameworks' defaults, TF32's unit roundoff charged).
+2. With ``--records DIR`` (golden records made on a CPU machine by
+   ``equivalence record DIR``): ``equivalence check DIR --frameworks torch`` with
+   torch on CUDA, TF32 off and on.
+3. The TF32 measurement of pitfalls.md: a float32 conv2d and matmul on the GPU
    with torch's default settings (cuDNN TF32 on) and with TF32 off, each
    against a float64 CPU reference, judged by the tolerance model.
 
-Usage (on a machine with a CUDA GPU):  python tools/gpu_check.py OUT_DIR
+Every run's JSON goes to OUT_DIR; the exit status is the worst of the runs'.
+
+Usage (on a machine with a CUDA GPU):
+    python tools/gpu_check.py OUT_DIR [--records CPU_RECORDS_DIR] [--case GLOB]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -18,10 +26,29 @@ from pathlib import Path
 import numpy as np
 
 
-def registry_on_gpu(out: Path) -> int:
+def registry_on_gpu(out: Path, cases: list[str]) -> dict[str, int]:
+    """``equivalence run`` with torch on CUDA, TensorFlow on the CPU, TF32 off and on."""
     from equivalence.cli import main
 
-    return main(["run", "--torch-device", "gpu", "--tf-device", "cpu", "--json", str(out / "registry_torch-cuda_tf-cpu.json")])
+    codes = {}
+    for tf32 in (False, True):
+        name = f"registry_torch-cuda_tf-cpu{'_tf32' if tf32 else ''}"
+        codes[name] = main(["run", "--torch-device", "gpu", "--tf-device", "cpu", *cases,
+                            *(["--allow-tf32"] if tf32 else []), "--json", str(out / f"{name}.json")])
+    return codes
+
+
+def records_on_gpu(out: Path, records: Path) -> dict[str, int]:
+    """``equivalence check`` of CPU-made golden records (every case they hold; record a subset with
+    ``equivalence record DIR --case ...``), torch recomputed on CUDA, TF32 off and on."""
+    from equivalence.cli import main
+
+    codes = {}
+    for tf32 in (False, True):
+        name = f"check_cpu-records_torch-cuda{'_tf32' if tf32 else ''}"
+        codes[name] = main(["check", str(records), "--frameworks", "torch", "--torch-device", "gpu",
+                            *(["--allow-tf32"] if tf32 else []), "--json", str(out / f"{name}.json")])
+    return codes
 
 
 def tf32_measurement() -> list[dict]:
@@ -62,24 +89,41 @@ def tf32_measurement() -> list[dict]:
     return rows
 
 
-def main(out_dir: str) -> int:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("out_dir", metavar="OUT_DIR", help="where the JSON results go (created)")
+    p.add_argument("--records", type=Path, metavar="DIR", help="golden records made on a CPU machine to check")
+    p.add_argument("--case", help="only the cases matching these comma-separated globs (the registry runs)")
+    args = p.parse_args(argv)
     from equivalence.frameworks import torch
 
     t = torch()
+    if not t.cuda.is_available():
+        print(f"gpu_check: torch {t.__version__} sees no CUDA device (built with CUDA {t.version.cuda}); run this "
+              "on a machine with an NVIDIA GPU", file=sys.stderr)
+        return 2
+    if args.records is not None and not (args.records / "manifest.json").is_file():
+        print(f"gpu_check: {args.records} holds no manifest.json: not a directory made by `equivalence record`",
+              file=sys.stderr)
+        return 2
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cases = ["--case", args.case] if args.case else []
     info = {"torch": t.__version__, "cuda": t.version.cuda, "device": t.cuda.get_device_name(0)}
-    code = registry_on_gpu(out)
+    codes = registry_on_gpu(out, cases)
+    if args.records is not None:
+        codes |= records_on_gpu(out, args.records)
     rows = tf32_measurement()
     for r in rows:
         print(f"{r['setting']:32s} {r['op']:36s} rel {r['normwise_rel_err']:.2e}  margin {r['margin']:.3g}  "
               f"{'within' if r['within_strict_float32_model'] else 'OUTSIDE'} the strict float32 model")
     from equivalence.files import atomic_write_text
 
-    atomic_write_text(out / "tf32.json", json.dumps({"info": info, "rows": rows}, indent=1))
-    print(json.dumps(info))
-    return code
+    atomic_write_text(out / "tf32.json", json.dumps({"info": info, "exit_codes": codes, "rows": rows}, indent=1))
+    print(json.dumps({**info, "exit_codes": codes}))
+    return max(codes.values())
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "gpu-out"))
+    sys.exit(main())
