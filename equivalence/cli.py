@@ -278,7 +278,9 @@ def cmd_run(args) -> int:
     else:
         results = run_with_progress(jobs, lambda job: run_case(*job))
     results.sort(key=lambda r: args.dtype.index(r.ctx.dtype))  # stable: case order within a dtype
-    return _report(results, args, f"{len(cases)} cases x {len(args.dtype)} dtypes")
+    # what ran: a case runs only in the dtypes it declares (the ladder's Keras-SGD controls: float32)
+    ran = [d for d in args.dtype if any(ctx.dtype == d for _, ctx in jobs)]
+    return _report(results, args, f"{len({c.name for c, _ in jobs})} cases, {len(jobs)} runs: {', '.join(ran)}")
 
 
 def cmd_record(args) -> int:

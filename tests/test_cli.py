@@ -175,3 +175,100 @@ def test_gpu_check_without_a_gpu_is_a_clear_error(tmp_path, capsys):
     assert gpu_check.main([str(tmp_path / "out")]) == 2
     assert "sees no CUDA device" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+# -- what `run`, `list`, `record` and `check` print (cases of the test's own, float32 only) ---------
+@pytest.fixture
+def own_cases():
+    """A correct port, a broken one, a builder that raises, and three negative controls: one caught,
+    one missed (its TF side is right), one whose torch side is wrong too."""
+    def case(name, torch_k, tf_k, expect="equal", raises=False):
+        def tf_side(a, ctx):
+            if raises:
+                raise RuntimeError("the TF side blew up")
+            return {"y": ctx.tf_const(a["x"]) * tf_k}
+        return Case(name=f"test.{name}", source="tests/test_cli.py", inputs=lambda rng: {"x": rng.standard_normal(5)},
+                    torch=lambda a, ctx: {"y": ctx.t(a["x"]) * torch_k}, tf=tf_side,
+                    reference=lambda a: {"y": a["x"] * 2}, quantities=(Q("y", "forward", n=1),), expect=expect,
+                    dtypes=("float32",))
+    made = [case("good", 2, 2), case("bad", 2, 2.001), case("raises", 2, 2, raises=True),
+            case("control_caught", 2, 2.001, "differ"), case("control_missed", 2, 2, "differ"),
+            case("control_torch_wrong", 2.001, 2.001, "differ")]
+    for c in made:
+        REGISTRY[c.name] = c
+    yield {c.name.removeprefix("test."): c.name for c in made}
+    for c in made:
+        del REGISTRY[c.name]
+
+
+def _table_rows(out):
+    """The table's body lines by case name (rich draws one line per row at width 200)."""
+    return {line.split("│")[1].strip(): [cell.strip() for cell in line.split("│")[1:-1]]
+            for line in out.splitlines() if line.startswith("│") and "test." in line}
+
+
+def test_run_prints_one_row_per_case_with_its_tightest_comparison_and_a_verdict(own_cases, capsys):
+    names = own_cases
+    assert main(["run", "--case", "test.*"]) == 1
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if "quantity" in line)
+    assert [h.strip() for h in header.split("┃")[1:-1]] == [
+        "case", "dtype", "device", "quantity", "pair", "max abs err", "max rel err", "max ulp", "tolerance",
+        "headroom", "result"]
+    assert "equivalence run" in out.splitlines()[0]
+    rows = _table_rows(out)
+    assert set(rows) == set(names.values())
+    good, bad = rows[names["good"]], rows[names["bad"]]
+    assert good[1:5] == ["float32", "torch:cpu,tf:cpu", "y", "torch~tf"] and good[-1] == "pass"
+    # the broken port's row is its worst comparison: torch~tf and tf~reference fail alike, torch~reference passes
+    assert bad[4] in ("torch~tf", "tf~reference") and bad[-1] == "FAIL"
+    assert rows[names["raises"]][-1] == "ERROR" and rows[names["raises"]][2:10] == [""] * 8
+    assert "test.raises (float32) raised:" in out and "the TF side blew up" in out
+    assert rows[names["control_caught"]][-1].startswith("detected (margin")
+    # a control's row is one of the pairs that compare the TF side, the one that detects it
+    assert "tf" in rows[names["control_caught"]][4]
+    assert rows[names["control_missed"]][-1].startswith("NOT DETECTED (margin")
+    assert "test.control_missed (float32): negative control NOT DETECTED" in out
+    assert rows[names["control_torch_wrong"]][-1].startswith("FAIL (torch~reference; margin")
+    assert "test.bad float32 y torch~tf: max abs err" in out  # the failing comparisons are listed
+    # the control whose torch side is wrong fails as a run, though the bug it stands for is detected
+    assert "2 passed, 4 failed (6 cases, 6 runs: float32)" in out
+    assert "test.bad float32 y tf~reference: max abs err" in out
+    assert ("3 negative controls: 2 detected, 1 NOT DETECTED: test.control_missed [float32] (margin" in out)
+
+
+def test_verbose_prints_every_comparison(own_cases, capsys):
+    assert main(["run", "--case", "test.good", "-v"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("│") and "test.good" in line]
+    assert sorted(line.split("│")[5].strip() for line in rows) == ["tf~reference", "torch~reference", "torch~tf"]
+
+
+def test_list_flags_negative_controls(own_cases, capsys):
+    assert main(["list"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert lines["modules.neg_linear_kernel_transposed"].endswith("[negative control: dense_kernel_transposed]")
+    assert lines["test.control_missed"].endswith("[negative control]")  # a control outside the catalogue
+    assert "negative control" not in lines["test.good"] and "negative control" not in lines["autograd.norm_grad"]
+
+
+def test_tensorflow_gpu_alone_asked_for_and_absent_is_a_usage_error(capsys):
+    from equivalence.frameworks import tf
+
+    if tf().config.list_physical_devices("GPU"):
+        pytest.skip("TensorFlow sees a GPU here: the absent-GPU error cannot be provoked")
+    assert main(["run", "--case", "autograd.norm_grad", "--tf-device", "gpu"]) == 2
+    assert "a GPU was asked for TensorFlow, but TensorFlow sees none" in capsys.readouterr().err
+
+
+def test_record_then_check_on_the_command_line(tmp_path, capsys):
+    d = tmp_path / "golden"
+    assert main(["record", str(d), "--case", "autograd.norm_grad"]) == 0
+    assert (d / "manifest.json").is_file() and (d / "autograd.norm_grad.npz").is_file()
+    capsys.readouterr()
+    for frameworks, shown in (("torch", "torch"), ("tf", "tf"), ("both", "torch+tf")):
+        path = tmp_path / f"check-{frameworks}.json"
+        assert main(["check", str(d), "--frameworks", frameworks, "--json", str(path)]) == 0
+        out = capsys.readouterr().out
+        assert f"against {shown} on this machine" in out and "equivalence check" in out
+        pairs = {r["pair"] for r in json.loads(path.read_text())["results"]}
+        assert pairs and all(p.split("~")[0] in shown.split("+") for p in pairs)
