@@ -193,7 +193,7 @@ def own_cases():
                     dtypes=("float32",))
     made = [case("good", 2, 2), case("bad", 2, 2.001), case("raises", 2, 2, raises=True),
             case("control_caught", 2, 2.001, "differ"), case("control_missed", 2, 2, "differ"),
-            case("control_torch_wrong", 2.001, 2.001, "differ")]
+            case("control_torch_wrong", 2.01, 2.001, "differ")]
     for c in made:
         REGISTRY[c.name] = c
     yield {c.name.removeprefix("test."): c.name for c in made}
@@ -207,9 +207,9 @@ def _table_rows(out):
             for line in out.splitlines() if line.startswith("│") and "test." in line}
 
 
-def test_run_prints_one_row_per_case_with_its_tightest_comparison_and_a_verdict(own_cases, capsys):
+def test_run_prints_one_row_per_case_with_its_tightest_comparison_and_a_verdict(own_cases, capsys, tmp_path):
     names = own_cases
-    assert main(["run", "--case", "test.*"]) == 1
+    assert main(["run", "--case", "test.*", "--json", str(tmp_path / "r.json")]) == 1
     out = capsys.readouterr().out
     header = next(line for line in out.splitlines() if "quantity" in line)
     assert [h.strip() for h in header.split("┃")[1:-1]] == [
@@ -230,6 +230,12 @@ def test_run_prints_one_row_per_case_with_its_tightest_comparison_and_a_verdict(
     assert rows[names["control_missed"]][-1].startswith("NOT DETECTED (margin")
     assert "test.control_missed (float32): negative control NOT DETECTED" in out
     assert rows[names["control_torch_wrong"]][-1].startswith("FAIL (torch~reference; margin")
+    # its torch~reference error is the largest, but the row shown compares the TF side
+    assert "tf" in rows[names["control_torch_wrong"]][4]
+    controls = json.loads((tmp_path / "r.json").read_text())["negative_controls"]
+    assert {(c["case"], c["detected"], c["bug"]) for c in controls} == {
+        (names["control_caught"], True, None), (names["control_missed"], False, None),
+        (names["control_torch_wrong"], True, None)}
     assert "test.bad float32 y torch~tf: max abs err" in out  # the failing comparisons are listed
     # the control whose torch side is wrong fails as a run, though the bug it stands for is detected
     assert "2 passed, 4 failed (6 cases, 6 runs: float32)" in out
@@ -272,3 +278,15 @@ def test_record_then_check_on_the_command_line(tmp_path, capsys):
         assert f"against {shown} on this machine" in out and "equivalence check" in out
         pairs = {r["pair"] for r in json.loads(path.read_text())["results"]}
         assert pairs and all(p.split("~")[0] in shown.split("+") for p in pairs)
+
+
+def test_device_auto_is_accepted_and_the_program_is_named(capsys):
+    from equivalence.frameworks import tf, torch
+
+    if torch().cuda.is_available() or tf().config.list_physical_devices("GPU"):
+        pytest.skip("a GPU here: 'auto' would pick it")
+    assert main(["run", "--case", "autograd.norm_grad", "--dtype", "float32", "--device", "auto"]) == 0
+    assert "torch:cpu,tf:cpu" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert capsys.readouterr().out.startswith("usage: equivalence ")
