@@ -1502,8 +1502,16 @@ def _local_checks(order, by_path, link_of, t, twins, wide, stats, channels_last,
         params = [p for p in tm.parameters(recurse=False)]
         targets_t = ([x_t] if x_t.requires_grad else []) + params
         gt = torch.autograd.grad(y_t, targets_t, g_t, allow_unused=True)
-        gw = torch.autograd.grad(y_w, ([x_w] if x_w.requires_grad else []) + list(w.parameters(recurse=False)),
-                                 g_t.abs().double(), allow_unused=True)
+        targets_w = ([x_w] if x_w.requires_grad else []) + list(w.parameters(recurse=False))
+        # TensorFlow's CPU kernels read subnormal inputs as 0 (denormals-are-zero): where the output
+        # gradient is subnormal, Keras's gradients may lack its whole contribution, which the magnitude
+        # run bounds when fed |g| there and 0 elsewhere (docs/tolerances.md §2, Underflow)
+        subnormal = (go != 0) & (np.abs(go) < np.finfo(go.dtype).tiny) if go.dtype.kind == "f" else np.zeros(())
+        gw = torch.autograd.grad(y_w, targets_w, g_t.abs().double(), allow_unused=True,
+                                 retain_graph=bool(subnormal.any()))
+        gz = (torch.autograd.grad(y_w, targets_w, torch.from_numpy(np.where(subnormal, np.abs(go), 0.0)),
+                                  allow_unused=True) if subnormal.any() else [None] * len(targets_w))
+        gz = [None if g is None else to_numpy(g) for g in gz]
         g_k_out = tf.constant(_to_keras_layout(go, channels_last), dtype=y_k.dtype)
         kvars = [s.var for s in slots]
         try:
@@ -1528,9 +1536,10 @@ def _local_checks(order, by_path, link_of, t, twins, wide, stats, channels_last,
             gx_k = _to_torch_layout(gx_k, channels_last, ti.shape)
             out[("backward", path)] = row(f"{name} (layer) grad:in", "grad", gx_k,
                                           np.zeros(ti.shape) if gt[0] is None else to_numpy(gt[0]),
-                                          np.zeros(ti.shape) if gw[0] is None else to_numpy(gw[0]), n_b)
-            gk, gt, gw = gk[1:], gt[1:], gw[1:]
+                                          np.zeros(ti.shape) if gw[0] is None else to_numpy(gw[0]), n_b, gz[0])
+            gk, gt, gw, gz = gk[1:], gt[1:], gw[1:], gz[1:]
         tparams = dict(zip([id(p) for p in params], zip(gt, gw)))
+        flushed = dict(zip([id(p) for p in params], gz))
         pname = {id(p): n for n, p in tm.named_parameters(recurse=False)}
         for slot, g in zip(slots, gk):
             if slot.buffer:
@@ -1544,7 +1553,7 @@ def _local_checks(order, by_path, link_of, t, twins, wide, stats, channels_last,
                 mg = np.zeros(shape) if mg is None else to_numpy(mg)
                 part = np.zeros(shape) if part is None else part
                 out[("backward", path, pname.get(id(tensor)))] = row(
-                    f"{name} (layer) grad:{pname.get(id(tensor))}", "grad", part, tg, mg, n_p)
+                    f"{name} (layer) grad:{pname.get(id(tensor))}", "grad", part, tg, mg, n_p, flushed.get(id(tensor)))
     # the backward keys carry a parameter name: fold them under (direction, path)
     folded = {}
     for key, r in out.items():
