@@ -167,7 +167,7 @@ def test_gpu_check_without_a_gpu_is_a_clear_error(tmp_path, capsys):
     import torch
 
     if torch.cuda.is_available():
-        pytest.skip("this machine has a CUDA GPU: tools/gpu_check.py would run (tests/test_gpu.py covers that)")
+        pytest.skip("this machine has a CUDA GPU: the no-GPU error of tools/gpu_check.py cannot be provoked here")
     path = pathlib.Path(__file__).resolve().parents[1] / "tools" / "gpu_check.py"
     spec = importlib.util.spec_from_file_location("gpu_check", path)
     gpu_check = importlib.util.module_from_spec(spec)
