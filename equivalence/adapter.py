@@ -100,12 +100,20 @@ def _permute(w: np.ndarray, axes) -> np.ndarray:
 
 
 def _take_rows(w: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """``w[rows]`` (whole rows gathered: contiguous copies), in torch where it can."""
-    if w.size >= _TORCH_COPY_MIN and w.dtype in _TORCH_COPY_DTYPES and w.dtype.isnative and w.flags.writeable \
-            and w.flags.c_contiguous:
-        torch = _torch()
-        return torch.from_numpy(w).index_select(0, torch.from_numpy(np.asarray(rows, np.int64))).numpy()
-    return w[rows]
+    """``w[rows]``: whole rows gathered (contiguous copies) by ``np.take``, into a buffer
+    torch allocates (64-byte aligned, so that :func:`_assign` can hand it to TensorFlow)."""
+    rows = np.asarray(rows, np.intp)
+    if rows.ndim != 1:
+        raise IndexError(f"rows must be one-dimensional, not of shape {rows.shape}")
+    if rows.size and not (-w.shape[0] <= rows.min() and rows.max() < w.shape[0]):
+        raise IndexError(f"rows {rows.min()}..{rows.max()} out of range for an array with {w.shape[0]} rows")
+    rows = np.where(rows < 0, rows + w.shape[0], rows)
+    if w.dtype not in _TORCH_COPY_DTYPES or not w.dtype.isnative:
+        return w[rows]
+    torch = _torch()
+    out = torch.empty((rows.size, *w.shape[1:]), dtype=getattr(torch, w.dtype.name)).numpy()
+    np.take(w, rows, axis=0, out=out, mode="clip")  # rows checked above: no clipping happens
+    return out
 
 
 #: below this many elements NumPy's copy is as fast as the detour through torch
@@ -697,6 +705,11 @@ def keras_values(torch_model, keras_model, state: Mapping[str, Any] | None = Non
                  strict: bool = True) -> list[np.ndarray]:
     """The torch parameters and buffers (or ``state``: name -> array in torch layout) in
     Keras layout, one array per ``keras_model.weights`` entry."""
+    return [value for value, _ in _keras_values(torch_model, keras_model, state, strict)]
+
+
+def _keras_values(torch_model, keras_model, state, strict) -> list[tuple[np.ndarray, list[np.ndarray]]]:
+    """:func:`keras_values`, each with the torch-layout arrays it was made from."""
     links = plan(torch_model, keras_model, strict)
     names = [n for n, _ in torch_model.named_parameters()]
     current = _torch_state(torch_model)
@@ -733,7 +746,7 @@ def keras_values(torch_model, keras_model, state: Mapping[str, Any] | None = Non
                 if np.dtype(value.dtype) != np.dtype(var.dtype):
                     raise AdapterError(f"layer path {_where(link.path)}: {name} is {value.dtype}, Keras {var.path} is "
                                        f"{var.dtype}: copying would round; use the same dtype on both sides")
-            by_var[id(var)] = keras_value
+            by_var[id(var)] = (keras_value, values)
     return [by_var[id(v)] for v in _keras_weights(keras_model)]
 
 
@@ -780,8 +793,33 @@ def torch_values(keras_model, torch_model, values: Sequence[Any] | None = None, 
 
 def torch_to_keras(torch_model, keras_model, state: Mapping[str, Any] | None = None, *, strict: bool = True) -> None:
     """Copy torch's parameters and running statistics (or ``state`` in torch layout) into the Keras model."""
-    for var, value in zip(_keras_weights(keras_model), keras_values(torch_model, keras_model, state, strict=strict)):
-        var.assign(value)
+    for var, (value, sources) in zip(_keras_weights(keras_model), _keras_values(torch_model, keras_model, state, strict)):
+        _assign(var, value, sources)
+
+
+#: dtypes TensorFlow takes through DLPack
+_HANDOVER_DTYPES = tuple(np.dtype(d) for d in ("float16", "float32", "float64"))
+#: TensorFlow's kernels assume buffers aligned to Eigen's largest packet (64 bytes with
+#: AVX-512) and abort the process on one that is not; DLPack import does not check
+_ALIGN = 64
+
+
+def _assign(var, value: np.ndarray, sources: Sequence[np.ndarray]) -> None:
+    """``var.assign(value)``, one copy per byte in all.
+
+    A value the layout change made (a transposed or permuted copy: it shares memory with
+    none of its ``sources``, and nothing outside this module holds it) is handed to
+    TensorFlow through DLPack, so the assign adopts its buffer instead of copying it once
+    more; TensorFlow copies before any later in-place update of a buffer it did not
+    allocate. A value that is a view of the torch tensors (a bias, a kernel whose layout
+    is the same) is copied by ``assign`` as usual: the Keras weight never aliases torch's
+    memory. Only a 64-byte aligned buffer is handed over (:data:`_ALIGN`)."""
+    if (value.dtype in _HANDOVER_DTYPES and value.size and value.flags.c_contiguous and value.flags.writeable
+            and value.ctypes.data % _ALIGN == 0 and not any(np.may_share_memory(value, s) for s in sources)):
+        from .frameworks import tf as _tf
+
+        value = _tf().experimental.dlpack.from_dlpack(value.__dlpack__())
+    var.assign(value)
 
 
 def keras_to_torch(keras_model, torch_model, values: Sequence[Any] | None = None, *, strict: bool = True) -> None:

@@ -370,3 +370,59 @@ def test_large_flattened_dense_is_permuted_like_numpy():
     w = t[2].weight.detach().numpy()
     rows = adapter.flatten_rows((8, 8, 16), (1, 2, 0))
     np.testing.assert_array_equal(np.asarray(k.layers[-1].kernel), w.T[rows])
+
+
+def test_transferred_weights_never_alias_torch_memory(monkeypatch):
+    """torch_to_keras hands TensorFlow the buffers its layout copies made (no second copy) and
+    copies everything else: afterwards torch and Keras own separate memory both ways, and
+    only 64-byte aligned buffers were handed over (TensorFlow aborts on others)."""
+    handed = []
+    real = tf.experimental.dlpack.from_dlpack
+    monkeypatch.setattr(tf.experimental.dlpack, "from_dlpack", lambda capsule: handed.append(1) or real(capsule))
+    torch.manual_seed(0)
+    # conv 2 and the Dense after the flatten are large (torch-made, aligned copies); conv 1 and
+    # the last Dense are small (NumPy's copies, maybe misaligned); biases are views of torch
+    t = T.Sequential(T.Conv2d(3, 8, 3, padding=1), T.ReLU(), T.Conv2d(8, 256, 3, padding=1), T.Flatten(),
+                     T.Linear(256 * 4 * 4, 64), T.ReLU(), T.Linear(64, 10))
+    k = K.Sequential(K.Conv2d(3, 8, 3, padding=1), K.ReLU(), K.Conv2d(8, 256, 3, padding=1), K.Flatten(),
+                     K.Linear(256 * 4 * 4, 64), K.ReLU(), K.Linear(64, 10))
+    k.build((None, 4, 4, 3))
+    torch_to_keras(t, k)
+    assert len(handed) >= 2  # the large conv kernel and the permuted Dense kernel at least
+    before = [v.numpy().copy() for v in k.weights]
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 4)).astype(np.float32)
+    with torch.no_grad():
+        expected = t(torch.from_numpy(x)).numpy()
+        for p in t.parameters():
+            p.mul_(2.0)  # torch changes its weights in place: Keras must not see it
+    for v, b in zip(k.weights, before):
+        np.testing.assert_array_equal(np.asarray(v), b)
+    np.testing.assert_allclose(np.asarray(k(_nchw_to_nhwc(x))), expected, rtol=1e-5, atol=1e-5)
+    doubled = _params(t)
+    for v in k.weights:
+        v.assign_add(np.ones(v.shape, np.float32))  # and Keras updates in place: torch must not see it
+    for n, p in t.named_parameters():
+        torch.testing.assert_close(p.detach(), doubled[n], rtol=0, atol=0)
+    for v, b in zip(k.weights, before):
+        np.testing.assert_array_equal(np.asarray(v), b + 1)
+
+
+def test_only_fresh_aligned_buffers_are_handed_over(monkeypatch):
+    handed = []
+    real = tf.experimental.dlpack.from_dlpack
+    monkeypatch.setattr(tf.experimental.dlpack, "from_dlpack", lambda capsule: handed.append(1) or real(capsule))
+    var = keras.Variable(np.zeros((64, 64), np.float32))
+    source = torch.randn(64, 64).numpy()
+    adapter._assign(var, source, [source])  # the torch tensor itself: copied
+    adapter._assign(var, source.T, [source])  # a view: copied
+    fresh = torch.empty(64, 64).numpy()
+    fresh[...] = source.T
+    misaligned = np.frombuffer(bytearray(64 * 64 * 4 + 16), np.float32, count=64 * 64, offset=4).reshape(64, 64)
+    assert misaligned.ctypes.data % adapter._ALIGN
+    misaligned[...] = source
+    adapter._assign(var, misaligned, [source])  # a fresh copy, but not aligned: copied
+    assert handed == []
+    np.testing.assert_array_equal(np.asarray(var), source)
+    adapter._assign(var, fresh, [source])
+    assert handed == [1]
+    np.testing.assert_array_equal(np.asarray(var), source.T)
