@@ -9,7 +9,9 @@ Baselines, same bytes, no layout work:
 * ``assign``: each torch parameter as a NumPy array, reshaped to its Keras variable's shape
   (a view), ``variable.assign``-ed: the copy a transfer cannot avoid;
 * ``np.copy``: a NumPy copy of each torch parameter (memory bandwidth alone);
-and, for scale, ``adapter, assign copying`` (the adapter with a plain ``variable.assign``
+``adapter keras_to_torch``, the way back (each Keras value copied into its torch parameter
+by ``copy_`` from a transposed view: the layout change and the copy in one pass); and, for
+scale, ``adapter, assign copying`` (the adapter with a plain ``variable.assign``
 that copies the layout copies once more, as it did before they were handed to TensorFlow
 through DLPack) and ``transpose + assign``: each parameter transposed to its Keras layout by
 NumPy and assigned (the layout work any torch -> Keras transfer does, without the
@@ -71,7 +73,7 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=7, help="timed rounds (median; default 7)")
     p.add_argument("--profile", action="store_true", help="also print cProfile's top entries for one transfer")
     args = p.parse_args(argv)
-    from equivalence.adapter import torch_to_keras
+    from equivalence.adapter import keras_to_torch, torch_to_keras
 
     print(f"before: {load()}")
     t, k = models()
@@ -113,7 +115,8 @@ def main(argv=None) -> int:
             v.assign(np.ascontiguousarray(w))
 
     fns = {"assign (same bytes)": assign, "np.copy": npcopy, "transpose + assign": layout_assign,
-           "adapter torch_to_keras": adapter, "adapter, assign copying": adapter_copying}
+           "adapter torch_to_keras": adapter, "adapter, assign copying": adapter_copying,
+           "adapter keras_to_torch": lambda: keras_to_torch(k, t)}
     times = {name: [] for name in fns}
     for r in range(args.rounds + 1):
         for name, fn in fns.items():
@@ -131,6 +134,8 @@ def main(argv=None) -> int:
     print(f"ratio adapter / np.copy: {med['adapter torch_to_keras'] / med['np.copy']:.2f}")
     print(f"ratio adapter / (transpose + assign), the layout work alone: "
           f"{med['adapter torch_to_keras'] / med['transpose + assign']:.2f}")
+    print(f"ratio keras_to_torch (the way back) / assign of the same bytes: "
+          f"{med['adapter keras_to_torch'] / med['assign (same bytes)']:.2f}")
     print(f"ratio adapter / adapter with assign copying its layout copies again: "
           f"{med['adapter torch_to_keras'] / med['adapter, assign copying']:.2f}")
     if args.profile:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -834,4 +835,16 @@ def keras_to_torch(keras_model, torch_model, values: Sequence[Any] | None = None
                                f"use the same dtype on both sides")
     with torch.no_grad():
         for name, value in converted.items():
-            params[name].copy_(torch.from_numpy(np.ascontiguousarray(value)))
+            params[name].copy_(_torch_view(value))
+
+
+def _torch_view(a: np.ndarray):
+    """A torch tensor reading ``a`` in place (any non-negative strides: a transposed view stays
+    one), for ``copy_``: torch's copy kernel then makes the layout change in the same pass as
+    the copy, where ``np.ascontiguousarray`` of a transposed kernel is several times slower."""
+    a = np.asarray(a)
+    if a.dtype in _TORCH_COPY_DTYPES and a.dtype.isnative and all(s >= 0 and s % a.itemsize == 0 for s in a.strides):
+        with warnings.catch_warnings():  # read-only (a TensorFlow value): torch only reads it here
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            return _torch().from_numpy(a)
+    return _torch().from_numpy(np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("=")))

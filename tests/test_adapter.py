@@ -426,3 +426,15 @@ def test_only_fresh_aligned_buffers_are_handed_over(monkeypatch):
     adapter._assign(var, fresh, [source])
     assert handed == [1]
     np.testing.assert_array_equal(np.asarray(var), source.T)
+
+
+def test_torch_view_reads_any_layout_in_place():
+    """keras_to_torch's source view: a transposed, a read-only and a reversed array all copy in exactly."""
+    w = np.arange(24, dtype=np.float32).reshape(4, 6)
+    frozen = w.copy()
+    frozen.flags.writeable = False
+    for a in (w.T, np.transpose(w.reshape(2, 2, 3, 2), (2, 3, 1, 0)), frozen, w[::-1], w.astype(">f4")):
+        out = torch.empty(a.shape, dtype=torch.float32)
+        out.copy_(adapter._torch_view(a))
+        np.testing.assert_array_equal(out.numpy(), a)
+    assert np.shares_memory(adapter._torch_view(w.T).numpy(), w)  # read in place, no NumPy copy first
