@@ -22,6 +22,11 @@ Flatten, padding, ...) are skipped on both sides when pairing.
   agree, else :class:`AdapterError` naming the layer path and both shapes. Everything
   here is a transpose or a permutation, so a round trip is bit-exact.
 
+Copies: every byte is copied once. torch -> Keras, a weight whose layout changes is
+transposed / permuted into a new buffer that TensorFlow adopts (see :func:`_assign`); a weight
+whose layout does not is copied by ``assign``. Keras -> torch, ``copy_`` reads the transposed
+view. Neither model ever aliases the other's memory.
+
 Keras weight lists are in ``keras_model.weights`` order, so the gradients of
 ``tape.gradient(loss, model.weights)`` map back with :func:`torch_values`.
 """
