@@ -805,8 +805,9 @@ def torch_to_keras(torch_model, keras_model, state: Mapping[str, Any] | None = N
 
 #: dtypes TensorFlow takes through DLPack
 _HANDOVER_DTYPES = tuple(np.dtype(d) for d in ("float16", "float32", "float64"))
-#: TensorFlow's kernels assume buffers aligned to Eigen's largest packet (64 bytes with
-#: AVX-512) and abort the process on one that is not; DLPack import does not check
+#: TensorFlow's kernels check that a buffer is aligned for Eigen (at most 64 bytes) and abort
+#: the process on one that is not (seen: a 16-byte aligned NumPy copy of a conv kernel);
+#: DLPack import does not check, so the adapter does
 _ALIGN = 64
 
 
@@ -816,8 +817,8 @@ def _assign(var, value: np.ndarray, sources: Sequence[np.ndarray]) -> None:
     A value the layout change made (a transposed or permuted copy: it shares memory with
     none of its ``sources``, and nothing outside this module holds it) is handed to
     TensorFlow through DLPack, so the assign adopts its buffer instead of copying it once
-    more; TensorFlow copies before any later in-place update of a buffer it did not
-    allocate. A value that is a view of the torch tensors (a bias, a kernel whose layout
+    more (the buffer is no torch tensor's, so later in-place updates of the Keras weight
+    reach nothing of torch's either way). A value that is a view of the torch tensors (a bias, a kernel whose layout
     is the same) is copied by ``assign`` as usual: the Keras weight never aliases torch's
     memory. Only a 64-byte aligned buffer is handed over (:data:`_ALIGN`)."""
     if (value.dtype in _HANDOVER_DTYPES and value.size and value.flags.c_contiguous and value.flags.writeable
