@@ -135,6 +135,23 @@ def _magnitudes(name, torch_model, wide):
     return _MAGNITUDES["value"]
 
 
+def _run_keras(model, x, v):
+    """The Keras model's output at channels_last ``x``, and the gradients of ``sum(out * v)``
+    for ``x`` and for ``model.weights``: output and input gradient back in channels_first."""
+    tf = _tf()
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = model(x)
+        loss = tf.reduce_sum(out * v)
+    gx, *gw = tape.gradient(loss, [x] + list(model.weights))
+    return _channels_first(to_numpy(out)), _channels_first(to_numpy(gx)), gw
+
+
+def _kind(q):
+    """A model case's quantity kind by its name: ``out``, ``grad:x``, else a parameter gradient."""
+    return "forward" if q == "out" else "grad" if q == "grad:x" else "param_grad"
+
+
 def _model_case(name, source, doc, torch_model, keras_model, x_shape, n, *, seed=0, expect="equal", keras_hook=None):
     """Register a case comparing ``torch_model(dtype)`` and ``keras_model(dtype)``.
 
@@ -143,7 +160,6 @@ def _model_case(name, source, doc, torch_model, keras_model, x_shape, n, *, seed
     """
 
     def tf_side(a, ctx):
-        tf = _tf()
         model = keras_model(ctx.dtype)
         if keras_hook is not None:
             keras_hook(model)
@@ -152,18 +168,9 @@ def _model_case(name, source, doc, torch_model, keras_model, x_shape, n, *, seed
         template = torch_model(ctx.torch_dtype)
         names = [n for n, _ in template.named_parameters()]
         adapter.torch_to_keras(template, model, state={n: a[n] for n in names})
-        v = ctx.tf_const(_channels_last(a["v"]))
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            out = model(x)
-            loss = tf.reduce_sum(out * v)
-        gx, *gw = tape.gradient(loss, [x] + list(model.weights))
+        out, gx, gw = _run_keras(model, x, ctx.tf_const(_channels_last(a["v"])))
         grads = adapter.torch_values(model, template, gw)
-        return {"out": _channels_first(to_numpy(out)), "grad:x": _channels_first(to_numpy(gx)),
-                **{f"grad:{k}": g for k, g in grads.items()}}
-
-    def kind(q):
-        return "forward" if q == "out" else "grad" if q == "grad:x" else "param_grad"
+        return {"out": out, "grad:x": gx, **{f"grad:{k}": g for k, g in grads.items()}}
 
     return register(Case(
         name=f"modules.{name}",
@@ -173,7 +180,7 @@ def _model_case(name, source, doc, torch_model, keras_model, x_shape, n, *, seed
         torch=lambda a, ctx: _run_torch(torch_model, a, ctx.torch_dtype),
         tf=tf_side,
         reference="torch",
-        quantities=tuple(Q(q, kind(q), n=count, magnitude=lambda wide, ref, q=q: _magnitudes(name, torch_model, wide)[q])
+        quantities=tuple(Q(q, _kind(q), n=count, magnitude=lambda wide, ref, q=q: _magnitudes(name, torch_model, wide)[q])
                          for q, count in n.items()),
         seed=seed,
         expect=expect,

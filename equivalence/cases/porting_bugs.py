@@ -52,13 +52,9 @@ from ..frameworks import torch as _torch
 from ..tolerance import ELEMENTARY
 from . import ladder as _ladder
 from . import modules as _modules
-from .modules import _channels_first, _channels_last, _inputs, _magnitudes, _model_case, _run_torch
+from .modules import _channels_first, _channels_last, _inputs, _kind, _magnitudes, _model_case, _run_keras, _run_torch
 
 PITFALLS = "docs/pitfalls.md"
-
-
-def _kind(q):
-    return "forward" if q == "out" else "grad" if q == "grad:x" else "param_grad"
 
 
 def _wrong_port_case(name, source, doc, torch_model, keras_model, x_shape, n, port, *, seed=0):
@@ -76,20 +72,13 @@ def _wrong_port_case(name, source, doc, torch_model, keras_model, x_shape, n, po
         return {k: v for k, v in out.items() if k in n}
 
     def tf_side(a, ctx):
-        tf = _tf()
         model = keras_model(ctx.dtype)
         x = ctx.tf_const(_channels_last(a["x"]))
         model(x)
         back = port(torch_model(ctx.torch_dtype), model, a)
-        v = ctx.tf_const(_channels_last(a["v"]))
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            out = model(x)
-            loss = tf.reduce_sum(out * v)
-        gx, *gw = tape.gradient(loss, [x] + list(model.weights))
+        out, gx, gw = _run_keras(model, x, ctx.tf_const(_channels_last(a["v"])))
         grads = back([to_numpy(g) for g in gw])
-        return {"out": _channels_first(to_numpy(out)), "grad:x": _channels_first(to_numpy(gx)),
-                **{f"grad:{k}": g for k, g in grads.items() if f"grad:{k}" in n}}
+        return {"out": out, "grad:x": gx, **{f"grad:{k}": g for k, g in grads.items() if f"grad:{k}" in n}}
 
     return register(Case(
         name=f"modules.{name}", source=source, doc=doc, inputs=_inputs(torch_model, x_shape), torch=torch_side,
