@@ -6,6 +6,8 @@ runs the main job and the tests. docs/compatibility.md records which cells ran.
     nox -s matrix -- -x                              # extra arguments go to pytest
 """
 
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "venv"
@@ -25,6 +27,9 @@ def matrix(session: nox.Session, tensorflow: str, torch: str) -> None:
     session.install(f"torch=={torch}", f"tensorflow-cpu=={tensorflow}", f"keras=={KERAS}")
     session.install("-e", ".[test]")
     cell = f"tf{tensorflow}-torch{torch}"
+    # the float64 NumPy references depend on neither framework: the cells share them
+    # (equivalence/refcache.py; keyed by the package's code, NumPy's version and the inputs)
+    session.env["EQUIVALENCE_REFERENCE_CACHE"] = str(Path(".nox", "reference-cache").resolve())
     session.run("python", "-c", "import torch, tensorflow, keras; print(torch.__version__, tensorflow.__version__, keras.__version__)")
     session.run("equivalence", "run", "--json", f"reports/matrix-{cell}.json")
     session.run("python", "-m", "pytest", "-n", "auto", "-q", *session.posargs)

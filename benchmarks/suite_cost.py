@@ -6,7 +6,10 @@ pair is a warm-up (disk cache) and is not counted; the ratio is median over medi
 time is the goal's measure; CPU time (user + system of the subprocess and its workers) is
 printed beside it because other processes' load inflates it far less.
 
-    PYTHONPATH=. python -m benchmarks.suite_cost [--reps 3] [--jobs N] [--breakdown] [--cprofile 25]
+    PYTHONPATH=. python -m benchmarks.suite_cost [--reps 3] [--jobs N] [--reference-cache] [--breakdown] [--cprofile 25]
+
+Every reference is computed (``--no-reference-cache``) unless ``--reference-cache`` asks for a
+warm cache (equivalence/refcache.py), which the warm-up pair fills.
 
 ``--breakdown`` then runs the suite once in this process and says where the time goes: the
 imports, case discovery, each topic, the slowest cases. ``--cprofile N`` profiles that
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import tempfile
 import time
 
 from benchmarks._common import IMPORT_FLOOR, fmt_times, load, median, timed_subprocess, timed_subprocess_cpu
@@ -25,19 +29,24 @@ from benchmarks._common import IMPORT_FLOOR, fmt_times, load, median, timed_subp
 SUITE = ["-m", "equivalence.cli", "run", "--dtype", "float32,float64", "--device", "cpu"]
 
 
-def measure(reps: int, jobs: int = 1) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-    """(wall, cpu) seconds of the import floor and of the suite, ``reps`` pairs after a warm-up pair."""
-    floors, suites = [], []
+def measure(reps: int, jobs: int = 1, cache: str | None = None) -> dict[str, list[tuple[float, float]]]:
+    """(wall, cpu) seconds of the import floor and of the suite (every reference computed:
+    ``--no-reference-cache``, whatever the environment says), in turns, ``reps`` rounds after a
+    warm-up round. With ``cache`` (an empty directory) each round also runs the suite with it: the
+    warm-up round fills it, the measured rounds load the trajectories' references from it."""
     suite = SUITE + (["--jobs", str(jobs)] if jobs > 1 else [])
-    for i in range(reps + 1):  # the first pair warms the disk cache
-        fw, fc, rc_f = timed_subprocess_cpu(["-c", IMPORT_FLOOR])
-        sw, sc, rc_s = timed_subprocess_cpu(suite)
-        if rc_f or rc_s:
-            raise SystemExit(f"a subprocess failed: import floor exit {rc_f}, equivalence run exit {rc_s}")
-        if i:
-            floors.append((fw, fc))
-            suites.append((sw, sc))
-    return floors, suites
+    commands = {"floor": ["-c", IMPORT_FLOOR], "suite": suite + ["--no-reference-cache"]}
+    if cache:
+        commands["warm"] = suite + ["--reference-cache", cache]
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+    for i in range(reps + 1):  # the first round warms the disk cache (and fills the reference cache)
+        for name, command in commands.items():
+            wall, cpu, rc = timed_subprocess_cpu(command)
+            if rc:
+                raise SystemExit(f"a subprocess failed: {' '.join(command[:3])}... exit {rc}")
+            if i:
+                times[name].append((wall, cpu))
+    return times
 
 
 DEFAULT_THREADS: dict[str, str] = {}  # the frameworks' own defaults (2 threads here)
@@ -140,25 +149,42 @@ def main(argv=None) -> int:
     p.add_argument("--breakdown", action="store_true", help="also time stages, topics and cases in-process")
     p.add_argument("--cprofile", type=int, metavar="N", help="also print cProfile's top N by cumulative time")
     p.add_argument("--jobs", type=int, default=1, help="run the suite as `equivalence run --jobs N` (default 1)")
+    p.add_argument("--reference-cache", action="store_true",
+                   help="time the suite with a warm reference cache (a temporary directory that the warm-up "
+                        "pair fills): what a second run or a version matrix's later cells pay")
     p.add_argument("--threads-ab", action="store_true",
                    help="instead: the suite with default threads against one thread per framework, alternated")
     args = p.parse_args(argv)
+    import os
+
+    from equivalence.refcache import ENV
+
+    os.environ.pop(ENV, None)  # the in-process breakdown and --threads-ab compute every reference too
     print(f"before: {load()}")
     if args.threads_ab:
         threads_ab(args.reps)
         print(f"after:  {load()}")
         return 0
-    floors, suites = measure(args.reps, args.jobs)
+    with tempfile.TemporaryDirectory(prefix="reference-cache-") as tmp:
+        times = measure(args.reps, args.jobs, tmp if args.reference_cache else None)
     print(f"after:  {load()}")
     what = "equivalence run" + (f" --jobs {args.jobs}" if args.jobs > 1 else "")
     for i, clock in enumerate(("wall", "CPU (user+sys)")):
-        fl, su = [x[i] for x in floors], [x[i] for x in suites]
-        f, s = median(fl), median(su)
+        fl = [x[i] for x in times["floor"]]
+        f = median(fl)
         print(f"{clock}: import floor (torch, tensorflow, keras): median {f:.2f} s  [{fmt_times(fl)}]")
-        print(f"{clock}: {what} (all cases, float32+float64, CPU): median {s:.2f} s  [{fmt_times(su)}]")
-        pairs = [b / a for a, b in zip(fl, su)]
-        print(f"{clock}: ratio suite / import floor: {s / f:.2f}  (per pair: {fmt_times(pairs)}"
-              + (f"; goal <= 3: {'met' if s / f <= 3 else 'NOT met'})" if i == 0 else ")"))
+        for name, label in (("suite", what), ("warm", what + " --reference-cache, warm")):
+            if name not in times:
+                continue
+            su = [x[i] for x in times[name]]
+            s = median(su)
+            print(f"{clock}: {label} (all cases, float32+float64, CPU): median {s:.2f} s  [{fmt_times(su)}]")
+            pairs = [b / a for a, b in zip(fl, su)]
+            print(f"{clock}:   ratio over the import floor: {s / f:.2f}  (per round: {fmt_times(pairs)}"
+                  + (f"; goal <= 3: {'met' if s / f <= 3 else 'NOT met'})" if i == 0 else ")"))
+        if "warm" in times:
+            cold, warm = median([x[i] for x in times["suite"]]), median([x[i] for x in times["warm"]])
+            print(f"{clock}:   warm cache / every reference computed: {warm / cold:.2f}")
     if args.breakdown:
         breakdown()
     if args.cprofile:

@@ -7,12 +7,15 @@ undetected negative control), 2 on usage errors.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 
 from .frameworks import DTYPES
+from .refcache import ENV
 
 
 class UsageError(Exception):
@@ -66,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
                              "TF32's unit roundoff in the tolerance model")
     run.add_argument("--jobs", "-j", type=_jobs, default=1, metavar="N|auto",
                      help="worker processes (default 1; 'auto': one per core); each runs whole cases")
+    for sp in (run, rec):
+        cache = sp.add_mutually_exclusive_group()
+        cache.add_argument("--reference-cache", metavar="DIR",
+                           help="load the built-in cases' float64 NumPy references from DIR and store the ones "
+                                "computed there (keyed by the package's code, NumPy and the inputs; "
+                                f"default: ${ENV} if set, else none)")
+        cache.add_argument("--no-reference-cache", action="store_true", help=f"compute every reference (ignore ${ENV})")
     for sp in (run, chk):
         sp.add_argument("--json", metavar="PATH", help="also write the results as JSON")
         sp.add_argument("--report", metavar="PATH.html",
@@ -171,7 +181,15 @@ def _select(args):
         raise UsageError(e.args[0]) from None
 
 
-def _report(results, args, what: str, title: str = "equivalence run") -> int:
+def _reference_counts(results) -> dict[str, int]:
+    counts = {"computed": 0, "reused": 0, "cache": 0}
+    for r in results:
+        if r.reference:
+            counts[r.reference] += 1
+    return counts
+
+
+def _report(results, args, what: str, title: str = "equivalence run", cache=None) -> int:
     from rich.console import Console
     from rich.markup import escape
 
@@ -187,10 +205,15 @@ def _report(results, args, what: str, title: str = "equivalence run") -> int:
         style = ("red" if any(not r.passed for r in controls) else
                  "yellow" if any(status(r)["weak"] for r in controls) else "green")
         console.print(f"[{style}]{escape(summary(controls))}", highlight=False, soft_wrap=True)
+    if cache is not None:
+        n = _reference_counts(results)
+        console.print(f"float64 references: {n['cache']} loaded from the cache {escape(str(cache.directory))}, "
+                      f"{n['computed']} computed, {n['reused']} reused within the run", highlight=False, soft_wrap=True)
     if args.json:
         from pathlib import Path
 
         from .files import atomic_write_text
+        from .refcache import fingerprint
 
         def finite(v):
             return None if isinstance(v, float) and not math.isfinite(v) else v
@@ -198,7 +221,9 @@ def _report(results, args, what: str, title: str = "equivalence run") -> int:
         payload = {"versions": versions(), "settings": settings(), "results": [row.as_dict() for res in results for row in res.rows],
                    "negative_controls": [{k: finite(v) for k, v in status(r).items()} for r in results
                                          if r.case.expect == "differ"],
-                   "errors": [{"case": r.case.name, "dtype": r.ctx.dtype, "error": r.error} for r in results if r.error]}
+                   "errors": [{"case": r.case.name, "dtype": r.ctx.dtype, "error": r.error} for r in results if r.error],
+                   "reference_cache": None if cache is None else {
+                       "directory": str(cache.directory), "fingerprint": fingerprint(), "runs": _reference_counts(results)}}
         try:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(args.json, json.dumps(payload, indent=1, allow_nan=False))  # all or nothing
@@ -257,7 +282,36 @@ def run_with_progress(jobs, run, delay: float = 2.0):
     return results
 
 
+@contextlib.contextmanager
+def _reference_cache(args):
+    """The cache the arguments ask for, put in ``$EQUIVALENCE_REFERENCE_CACHE`` for the command
+    (--jobs workers inherit it) and restored afterwards; yields the active cache, or None."""
+    from .refcache import active
+
+    saved = os.environ.get(ENV)
+    if args.no_reference_cache:
+        os.environ.pop(ENV, None)
+    elif args.reference_cache is not None:
+        os.environ[ENV] = args.reference_cache
+    try:
+        try:
+            cache = active()
+        except (ValueError, OSError) as e:
+            raise UsageError(f"--reference-cache / ${ENV}: {e}") from None
+        yield cache
+    finally:
+        if saved is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = saved
+
+
 def cmd_run(args) -> int:
+    with _reference_cache(args) as cache:
+        return _run(args, cache)
+
+
+def _run(args, cache) -> int:
     from .runner import run_case
 
     cases = _select(args)
@@ -280,7 +334,8 @@ def cmd_run(args) -> int:
     results.sort(key=lambda r: args.dtype.index(r.ctx.dtype))  # stable: case order within a dtype
     # what ran: a case runs only in the dtypes it declares (the ladder's Keras-SGD controls: float32)
     ran = [d for d in args.dtype if any(ctx.dtype == d for _, ctx in jobs)]
-    return _report(results, args, f"{len({c.name for c, _ in jobs})} cases, {len(jobs)} runs: {', '.join(ran)}")
+    return _report(results, args, f"{len({c.name for c, _ in jobs})} cases, {len(jobs)} runs: {', '.join(ran)}",
+                   cache=cache)
 
 
 def cmd_record(args) -> int:
@@ -289,7 +344,8 @@ def cmd_record(args) -> int:
     cases = _select(args)
     make_ctx = _contexts(args)
     try:
-        manifest = record(args.dir, cases, [make_ctx(d) for d in args.dtype])
+        with _reference_cache(args):
+            manifest = record(args.dir, cases, [make_ctx(d) for d in args.dtype])
     except RecordError as e:
         raise UsageError(str(e)) from None
     print(f"recorded {len(manifest['cases'])} cases ({','.join(args.dtype)}) in {args.dir}")

@@ -69,18 +69,18 @@ def _init_worker(allow_tf32: bool) -> None:
     frameworks.set_tf32(allow_tf32)
 
 
-def _run_in_worker(name: str, contexts: Sequence[Context]) -> list[tuple[Context, list[Row], str]]:
+def _run_in_worker(name: str, contexts: Sequence[Context]) -> list[tuple[Context, list[Row], str, str]]:
     from .case import all_cases
     from .runner import run_case
 
     case = {c.name: c for c in all_cases()}.get(name)
     if case is None:  # registered at run time in the parent (a test, a script): not in a fresh process
         return [(ctx, [], f"CaseError: case {name!r} is not in the registry of a fresh process (it was "
-                          f"registered at run time); run it with --jobs 1") for ctx in contexts]
+                          f"registered at run time); run it with --jobs 1", "") for ctx in contexts]
     out = []
     for ctx in contexts:
         res = run_case(case, ctx)
-        out.append((ctx, res.rows, res.error))
+        out.append((ctx, res.rows, res.error, res.reference))
     return out
 
 
@@ -104,7 +104,7 @@ def run_parallel(work: Sequence[tuple[Case, Sequence[Context]]], jobs: int,
             for fut in cf.as_completed(futures):
                 i = futures[fut]
                 case = work[i][0]
-                results[i] = [CaseResult(case, ctx, rows, error) for ctx, rows, error in fut.result()]
+                results[i] = [CaseResult(case, ctx, rows, error, ref) for ctx, rows, error, ref in fut.result()]
                 if done is not None:
                     done(case)
         except BaseException:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from . import refcache
 from . import tolerance as tm
 from .case import Case
 from .compare import Comparison, compare
@@ -60,6 +62,9 @@ class CaseResult:
     ctx: Context
     rows: list[Row] = field(default_factory=list)
     error: str = ""  # a builder raised, or returned the wrong quantities
+    #: where its float64 reference came from: "computed", "reused" (the case's run in another
+    #: dtype, same inputs) or "cache" (an on-disk refcache); "" if the run failed before it
+    reference: str = ""
 
     @property
     def passed(self) -> bool:
@@ -142,6 +147,9 @@ def _magnitude(q, wide, ref, dtype: str):
 #: drawn in float32), the second run reuses the first's reference. One entry: runs of a case are
 #: consecutive (the CLI orders them so), and a reference can be large.
 _last_reference: list = [None, None, None]
+#: where the last reference :func:`compute` returned came from: "computed", "reused" (the entry
+#: above) or "cache" (an on-disk :mod:`equivalence.refcache`, when one is active)
+reference_source: list = [""]
 
 
 def _inputs_digest(inputs: Mapping[str, np.ndarray]) -> str:
@@ -159,12 +167,21 @@ def compute(case: Case, side: str, inputs: dict[str, np.ndarray], ctx: Context) 
     if side == "reference":
         key = _inputs_digest(inputs)
         if _last_reference[0] is case and _last_reference[1] == key:
+            reference_source[0] = "reused"
             return dict(_last_reference[2])
-        if callable(case.reference):
-            out = _call(lambda a, *_: case.reference(a), inputs)
-        else:
-            out = compute(case, case.reference, inputs, Context(dtype="float64"))
+        cache = refcache.active() if refcache.cacheable(case) else None
+        out = cache.load(case, key) if cache is not None else None
+        computed = out is None
+        reference_source[0] = "computed" if computed else "cache"
+        if computed:
+            start = time.perf_counter()
+            if callable(case.reference):
+                out = _call(lambda a, *_: case.reference(a), inputs)
+            else:
+                out = compute(case, case.reference, inputs, Context(dtype="float64"))
         _check_names(case, side, out)
+        if computed and cache is not None and time.perf_counter() - start >= refcache.MIN_SECONDS:
+            cache.store(case, key, out)
         for v in out.values():
             v.flags.writeable = False  # shared by the runs that reuse it
         _last_reference[:] = [case, key, out]
@@ -210,7 +227,9 @@ def compare_values(case: Case, ctx: Context, wide, outs: Mapping[str, Mapping[st
 def run_case(case: Case, ctx: Context) -> CaseResult:
     result = CaseResult(case, ctx)
     try:
+        reference_source[0] = ""
         wide, torch_out, tf_out, ref = evaluate(case, ctx)
+        result.reference = reference_source[0]
         outs = {"torch": torch_out, "tf": tf_out, "reference": ref}
         # In float64 on the CPU, a framework reference is that framework's own output: nothing
         # to learn from comparing it with itself, so only the independent pairs are kept.
