@@ -22,7 +22,9 @@ Flatten, padding, ...) are skipped on both sides when pairing.
   agree, else :class:`AdapterError` naming the layer path and both shapes. Everything
   here is a transpose or a permutation, so a round trip is bit-exact.
 
-Copies: every byte is copied once. torch -> Keras, a weight whose layout changes is
+Copies: every byte is copied once, except the kernel of a Dense after a flatten whose rows
+are permuted, which takes two passes (the transpose, then the row gather; the other way,
+the row scatter, then the transposing copy). torch -> Keras, a weight whose layout changes is
 transposed / permuted into a new buffer that TensorFlow adopts (see :func:`_assign`); a weight
 whose layout does not is copied by ``assign``. Keras -> torch, ``copy_`` reads the transposed
 view. Neither model ever aliases the other's memory.

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from .frameworks import DTYPES
-from .refcache import ENV
+from .refcache import ENV, MIN_SECONDS
 
 
 class UsageError(Exception):
@@ -72,9 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     for sp in (run, rec):
         cache = sp.add_mutually_exclusive_group()
         cache.add_argument("--reference-cache", metavar="DIR",
-                           help="load the built-in cases' float64 NumPy references from DIR and store the ones "
-                                "computed there (keyed by the package's code, NumPy and the inputs; "
-                                f"default: ${ENV} if set, else none)")
+                           help="load the built-in cases' float64 NumPy references from DIR, and store there those "
+                                f"that take {MIN_SECONDS:g} s of CPU or more to compute (keyed by the project's code, NumPy and "
+                                f"the inputs; default: ${ENV} if set, else none)")
         cache.add_argument("--no-reference-cache", action="store_true", help=f"compute every reference (ignore ${ENV})")
     for sp in (run, chk):
         sp.add_argument("--json", metavar="PATH", help="also write the results as JSON")

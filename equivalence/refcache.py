@@ -12,13 +12,15 @@ process, pytest-xdist workers included) each is computed once and loaded afterwa
 What a cached value is keyed by (SHA-256 of all of it):
 
 * the case's name and the SHA-256 of its float64 inputs (dtype, shape and bytes of each);
-* a fingerprint of the code: every ``.py`` file of the ``equivalence`` package, by path and
-  content, so any change to a case, the tolerance model or a helper is a miss;
+* a fingerprint of the code: every ``.py`` file of the ``equivalence``, ``torch_impl`` and
+  ``tf_impl`` packages, by path and content, so any change to a case, the tolerance model, a
+  helper or a port is a miss;
 * NumPy's version, the machine's architecture and byte order.
 
-Only references that took at least :data:`MIN_SECONDS` to compute are stored: the ladder's
-trajectories (0.6-10 s each on a 2-core machine); every other built-in reference takes under
-30 ms, and some are 10 MB of float64 bounds, which loading would not make faster.
+Only references that took at least :data:`MIN_SECONDS` of CPU time (of the computing thread,
+so that a loaded machine does not change the choice) are stored: the ladder's trajectories
+(0.6-10 s each on a 2-core machine); every other built-in reference takes under 30 ms, and
+some are 10 MB of float64 bounds, which loading would not make faster.
 
 Only references whose function is defined in the ``equivalence`` package are cached: the
 fingerprint covers their code. A user's own case (``equivalence.Case`` registered from
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import io
 import os
 import platform
@@ -51,9 +54,12 @@ import numpy as np
 #: the environment variable that names the cache directory for any process (empty: no cache)
 ENV = "EQUIVALENCE_REFERENCE_CACHE"
 FORMAT = 1
-#: references computed faster than this are not stored (runner.compute times them)
+#: references computed in less CPU time than this are not stored (runner.compute times them)
 MIN_SECONDS = 0.1
 _PACKAGE = Path(__file__).resolve().parent
+#: the code a built-in case's reference can run: the suite and the ports it imports helpers from
+#: (the ladder's cases take the tutorial's data and parameters from torch_impl.ladder_numpy)
+_PACKAGES = ("equivalence", "torch_impl", "tf_impl")
 
 
 @functools.cache
@@ -61,10 +67,21 @@ def fingerprint() -> str:
     """SHA-256 of the package's code and of what else decides a NumPy reference's bits (read
     from disk once per process, at the first use)."""
     h = hashlib.sha256(f"format {FORMAT}\0numpy {np.__version__}\0{platform.machine()}\0{sys.byteorder}\0".encode())
-    for path in sorted(_PACKAGE.rglob("*.py")):
-        h.update(path.relative_to(_PACKAGE).as_posix().encode() + b"\0")
-        h.update(hashlib.sha256(path.read_bytes()).digest())
+    for package in _PACKAGES:
+        root = _package_dir(package)
+        h.update(f"{package}\0{'present' if root else 'absent'}\0".encode())
+        for path in sorted(root.rglob("*.py")) if root else ():
+            h.update(path.relative_to(root).as_posix().encode() + b"\0")
+            h.update(hashlib.sha256(path.read_bytes()).digest())
     return h.hexdigest()
+
+
+def _package_dir(name: str) -> Path | None:
+    """Where a package's code is, found without importing it (tf_impl would import TensorFlow)."""
+    if name == "equivalence":
+        return _PACKAGE
+    spec = importlib.util.find_spec(name)
+    return Path(spec.origin).parent if spec is not None and spec.origin else None
 
 
 def cacheable(case) -> bool:

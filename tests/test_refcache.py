@@ -83,22 +83,30 @@ def test_key_covers_name_inputs_and_code(tmp_path, monkeypatch):
     assert cache.path(case, "a" * 64) != base
 
 
-def test_fingerprint_changes_with_any_package_file(tmp_path, monkeypatch):
-    pkg = tmp_path / "pkg"
-    (pkg / "cases").mkdir(parents=True)
-    (pkg / "a.py").write_text("x = 1\n")
-    (pkg / "cases" / "b.py").write_text("y = 2\n")
-    monkeypatch.setattr(refcache, "_PACKAGE", pkg)
+def test_fingerprint_changes_with_any_file_of_the_suite_or_the_ports(tmp_path, monkeypatch):
+    dirs = {name: tmp_path / name for name in refcache._PACKAGES}
+    for d in dirs.values():
+        (d / "sub").mkdir(parents=True)
+        (d / "a.py").write_text("x = 1\n")
+    monkeypatch.setattr(refcache, "_package_dir", dirs.get)
     fp = refcache.fingerprint.__wrapped__
-    before = fp()
-    assert fp() == before
-    (pkg / "cases" / "b.py").write_text("y = 3\n")
-    changed = fp()
-    assert changed != before
-    (pkg / "cases" / "c.py").write_text("")
-    assert fp() != changed
+    seen = {fp()}
+    assert fp() in seen
+    for name, d in dirs.items():
+        (d / "sub" / "b.py").write_text(f"y = {name!r}\n")  # a new file
+        seen.add(fp())
+        (d / "a.py").write_text(f"x = {name!r}\n")  # a changed file
+        seen.add(fp())
     monkeypatch.setattr(refcache.np, "__version__", "0.0.0")
-    assert fp() != changed
+    seen.add(fp())
+    assert len(seen) == 2 * len(dirs) + 2
+
+
+def test_the_real_fingerprint_covers_the_ports():
+    assert refcache._package_dir("equivalence") == refcache._PACKAGE
+    for name in ("torch_impl", "tf_impl"):
+        assert (refcache._package_dir(name) / "__init__.py").exists()
+    assert refcache._package_dir("no_such_package_here") is None
 
 
 def _user_reference(a):
