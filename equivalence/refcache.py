@@ -56,7 +56,6 @@ ENV = "EQUIVALENCE_REFERENCE_CACHE"
 FORMAT = 1
 #: references computed in less CPU time than this are not stored (runner.compute times them)
 MIN_SECONDS = 0.1
-_PACKAGE = Path(__file__).resolve().parent
 #: the code a built-in case's reference can run: the suite and the ports it imports helpers from
 #: (the ladder's cases take the tutorial's data and parameters from torch_impl.ladder_numpy)
 _PACKAGES = ("equivalence", "torch_impl", "tf_impl")
@@ -78,8 +77,6 @@ def fingerprint() -> str:
 
 def _package_dir(name: str) -> Path | None:
     """Where a package's code is, found without importing it (tf_impl would import TensorFlow)."""
-    if name == "equivalence":
-        return _PACKAGE
     spec = importlib.util.find_spec(name)
     return Path(spec.origin).parent if spec is not None and spec.origin else None
 
@@ -88,7 +85,7 @@ def cacheable(case) -> bool:
     """A NumPy reference whose code the fingerprint covers (defined in the ``equivalence`` package)."""
     fn = case.reference
     module = getattr(fn, "__module__", None) or ""
-    return callable(fn) and (module == "equivalence" or module.startswith("equivalence."))
+    return callable(fn) and module.split(".")[0] == "equivalence"
 
 
 class ReferenceCache:
@@ -119,12 +116,12 @@ class ReferenceCache:
                 out = {name: npz[f"arr_{i}"] for i, name in enumerate(names)}
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
             warnings.warn(f"reference cache entry {path} for {case.name} cannot be read ({e}); recomputing it",
-                          RuntimeWarning, stacklevel=2)
+                          RuntimeWarning)
             return None
         missing = sorted({q.name for q in case.quantities} - set(out))
         if missing:
             warnings.warn(f"reference cache entry {path} for {case.name} lacks {', '.join(missing)}; recomputing it",
-                          RuntimeWarning, stacklevel=2)
+                          RuntimeWarning)
             return None
         return out
 
@@ -135,7 +132,7 @@ class ReferenceCache:
             raise ValueError(f"case {case.name}: its reference is not cacheable (see refcache.cacheable)")
         # positional arrays and a names array: a quantity may be called anything (np.savez's own
         # keywords included)
-        names = np.array(list(out), dtype=str)
+        names = np.array(list(out))  # str: a unicode array
         arrays = [np.asarray(v) for v in out.values()]
         if any(a.dtype.hasobject for a in arrays):
             return  # not loadable without pickle: left uncached
@@ -144,18 +141,10 @@ class ReferenceCache:
             atomic_write(self.path(case, inputs_digest), lambda f: np.savez(f, *arrays, names=names))
         except OSError as e:  # the run goes on with the reference it computed
             warnings.warn(f"reference cache {self.directory}: cannot store {case.name}'s reference "
-                          f"({e.strerror or e})", RuntimeWarning, stacklevel=2)
+                          f"({e.strerror or e})", RuntimeWarning)
 
 
 def active() -> ReferenceCache | None:
     """The cache ``EQUIVALENCE_REFERENCE_CACHE`` names, or None."""
-    directory = os.environ.get(ENV, "")
-    if not directory:
-        return None
-    cache = _caches.get(directory)
-    if cache is None:
-        cache = _caches[directory] = ReferenceCache(directory)
-    return cache
-
-
-_caches: dict[str, ReferenceCache] = {}
+    directory = os.environ.get(ENV)
+    return ReferenceCache(directory) if directory else None

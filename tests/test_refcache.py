@@ -2,6 +2,7 @@
 cached, damaged entries, and the CLI's --reference-cache."""
 
 import json
+import pathlib
 import types
 
 import numpy as np
@@ -21,7 +22,7 @@ def builtin(name=CASE):
 
 @pytest.fixture
 def cache_dir(tmp_path, monkeypatch):
-    d = tmp_path / "refs"
+    d = tmp_path / "not" / "yet" / "refs"  # created, parents too, by the first store
     monkeypatch.setenv(refcache.ENV, str(d))
     monkeypatch.setattr(runner, "_last_reference", [None, None, None])  # no in-memory reuse between calls
     monkeypatch.setattr(refcache, "MIN_SECONDS", 0.0)  # CASE's reference is fast: store it anyway
@@ -103,7 +104,7 @@ def test_fingerprint_changes_with_any_file_of_the_suite_or_the_ports(tmp_path, m
 
 
 def test_the_real_fingerprint_covers_the_ports():
-    assert refcache._package_dir("equivalence") == refcache._PACKAGE
+    assert refcache._package_dir("equivalence").resolve() == pathlib.Path(refcache.__file__).resolve().parent
     for name in ("torch_impl", "tf_impl"):
         assert (refcache._package_dir(name) / "__init__.py").exists()
     assert refcache._package_dir("no_such_package_here") is None
@@ -139,7 +140,9 @@ def test_a_damaged_entry_is_recomputed_with_a_warning(cache_dir, damage):
     else:
         refcache.active().store(case, runner._inputs_digest(wide),
                                 {k: v for k, v in first.items() if k != case.quantities[0].name})
-    with pytest.warns(RuntimeWarning, match="recomputing it"):
+    expected = (f"lacks {case.quantities[0].name}; recomputing it" if damage == "a quantity missing"
+                else "cannot be read .*; recomputing it")
+    with pytest.warns(RuntimeWarning, match=expected):
         again, source, _ = reference(case)
     assert source == "computed"
     for k in first:
@@ -238,6 +241,18 @@ def test_a_cache_that_cannot_be_written_warns_and_the_run_goes_on(cache_dir, mon
 
     monkeypatch.setattr(files, "atomic_write", fail)
     case = builtin()
-    with pytest.warns(RuntimeWarning, match="cannot store .*Permission denied"):
+    with pytest.warns(RuntimeWarning, match=r"cannot store .*'s reference \(Permission denied\)$"):
         out, source, _ = reference(case)
     assert source == "computed" and set(out) >= {q.name for q in case.quantities}
+
+
+@pytest.mark.parametrize(("module", "expected"), [
+    ("equivalence.cases.ladder", True), ("equivalence", True), ("equivalence_extras.cases", False),
+    ("my_models.equivalence", False), ("tests.test_refcache", False), (None, False)])
+def test_cacheable_by_the_module_that_defines_the_reference(module, expected):
+    def fn(a):
+        return a
+
+    fn.__module__ = module
+    assert refcache.cacheable(types.SimpleNamespace(reference=fn)) is expected
+    assert refcache.cacheable(types.SimpleNamespace(reference="torch")) is False
