@@ -208,10 +208,10 @@ def test_cli_cache_that_is_a_file(tmp_path, monkeypatch, capsys):
     assert "not a directory" in capsys.readouterr().err
 
 
-def test_jobs_workers_store_and_load(tmp_path):
+def test_jobs_workers_load_what_a_serial_run_stored(tmp_path):
     """--jobs workers are fresh processes: they get the cache through the environment. A
-    trajectory's reference (0.6 s or more) is stored by the first run and loaded by the second,
-    which writes the same results."""
+    trajectory's reference (0.6 s or more) is stored by a serial run and loaded by a --jobs 2
+    run, which writes the same results."""
     import os
     import subprocess
     import sys
@@ -222,7 +222,7 @@ def test_jobs_workers_store_and_load(tmp_path):
     for i in (1, 2):
         path = tmp_path / f"{i}.json"
         proc = subprocess.run([sys.executable, "-m", "equivalence", "run", "--case", f"{CASE},ladder.nn_trajectory",
-                               "--jobs", "2", "--reference-cache", str(tmp_path / "refs"), "--json", str(path)],
+                               "--jobs", str(i), "--reference-cache", str(tmp_path / "refs"), "--json", str(path)],
                               env=env, capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
         out[i] = json.loads(path.read_text())

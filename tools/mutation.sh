@@ -31,7 +31,7 @@ declare -A PHASES=(
   [functional]="tf_impl.functional | test_functional_api test_functional_errors test_functional_properties test_mutation_functional |"
   [api]="equivalence.api | test_api test_mutation_api | test_api.py::test_plugin_fixtures_and_failure_output test_api.py::test_porting_walkthrough_runs"
   [cli]="equivalence.cli | test_cli | test_cli.py::test_two_runs_write_identical_results"
-  [refcache]="equivalence.refcache | test_refcache | test_refcache.py::test_jobs_workers_store_and_load"
+  [refcache]="equivalence.refcache | test_refcache | test_refcache.py::test_jobs_workers_load_what_a_serial_run_stored"
 )
 ORDER=(core runner adapter functional api cli refcache)
 SELECTION=(test_core test_mutation_core test_records test_mutation_records test_mutation_runner test_cli test_adapter
