@@ -256,3 +256,20 @@ def test_cacheable_by_the_module_that_defines_the_reference(module, expected):
     fn.__module__ = module
     assert refcache.cacheable(types.SimpleNamespace(reference=fn)) is expected
     assert refcache.cacheable(types.SimpleNamespace(reference="torch")) is False
+
+
+def test_record_uses_the_cache_and_records_the_same_values(tmp_path, monkeypatch):
+    monkeypatch.delenv(refcache.ENV, raising=False)
+    monkeypatch.setattr(refcache, "MIN_SECONDS", 0.0)
+    monkeypatch.setattr(runner, "_last_reference", [None, None, None])
+    cache = tmp_path / "refs"
+    assert main(["record", str(tmp_path / "computed"), "--case", CASE, "--reference-cache", str(cache)]) == 0
+    assert len(list(cache.glob("*.npz"))) == 2  # float32 and float64 draw different inputs here
+    runner._last_reference[:] = [None, None, None]
+    assert main(["record", str(tmp_path / "loaded"), "--case", CASE, "--reference-cache", str(cache)]) == 0
+    assert runner.reference_source[0] == "cache"
+    assert refcache.ENV not in __import__("os").environ
+    with np.load(tmp_path / "computed" / f"{CASE}.npz") as a, np.load(tmp_path / "loaded" / f"{CASE}.npz") as b:
+        assert a.files == b.files and any("/reference/" in k for k in a.files)
+        for k in a.files:
+            np.testing.assert_array_equal(a[k], b[k])
