@@ -22,9 +22,10 @@ so that a loaded machine does not change the choice) are stored: the ladder's tr
 (0.6-10 s each on a 2-core machine); every other built-in reference takes under 30 ms, and
 some are 10 MB of float64 bounds, which loading would not make faster.
 
-Only references whose function is defined in the ``equivalence`` package are cached: the
-fingerprint covers their code. A user's own case (``equivalence.Case`` registered from
-another module) is always computed, since code it imports from elsewhere is not in the key.
+Only registered cases whose reference function is defined in the ``equivalence`` package are
+cached (:func:`cacheable`): the fingerprint covers their code. A user's own case
+(``equivalence.Case`` with a reference from another module) is always computed, since code
+it imports from elsewhere is not in the key, and so is any case that is not in the registry.
 A framework reference (``reference="torch"`` / ``"tf"``) is never cached: it depends on the
 framework's version.
 
@@ -82,8 +83,17 @@ def _package_dir(name: str) -> Path | None:
 
 
 def cacheable(case) -> bool:
-    """A NumPy reference whose code the fingerprint covers (defined in the ``equivalence`` package)."""
-    fn = case.reference
+    """A registered case (``equivalence.case.register``) whose NumPy reference is defined in the
+    ``equivalence`` package, so that the fingerprint covers its code. A case built at run time
+    and not registered (a copy with other settings, a property test's call) is not: a reference
+    closure could carry parameters that neither its name nor its inputs show."""
+    from .case import REGISTRY
+
+    return in_package(case.reference) and REGISTRY.get(case.name) is case
+
+
+def in_package(fn) -> bool:
+    """A function defined in the ``equivalence`` package (not a framework name such as "torch")."""
     module = getattr(fn, "__module__", None) or ""
     return callable(fn) and module.split(".")[0] == "equivalence"
 

@@ -150,7 +150,8 @@ def test_a_damaged_entry_is_recomputed_with_a_warning(cache_dir, damage):
     assert reference(case)[1] == "cache"  # rewritten whole
 
 
-def test_any_quantity_name_round_trips(tmp_path):
+def test_any_quantity_name_round_trips(tmp_path, monkeypatch):
+    monkeypatch.setattr(refcache, "cacheable", lambda case: True)
     names = ["file", "allow_pickle", "names", "arr_0", "_B:loss:float32", "0.weight", "a/b"]
     case = types.SimpleNamespace(name="x", reference=refcache.cacheable,
                                  quantities=[types.SimpleNamespace(name=n) for n in names])
@@ -249,13 +250,21 @@ def test_a_cache_that_cannot_be_written_warns_and_the_run_goes_on(cache_dir, mon
 @pytest.mark.parametrize(("module", "expected"), [
     ("equivalence.cases.ladder", True), ("equivalence", True), ("equivalence_extras.cases", False),
     ("my_models.equivalence", False), ("tests.test_refcache", False), (None, False)])
-def test_cacheable_by_the_module_that_defines_the_reference(module, expected):
+def test_in_package_by_the_module_that_defines_the_reference(module, expected):
     def fn(a):
         return a
 
     fn.__module__ = module
-    assert refcache.cacheable(types.SimpleNamespace(reference=fn)) is expected
-    assert refcache.cacheable(types.SimpleNamespace(reference="torch")) is False
+    assert refcache.in_package(fn) is expected
+    assert refcache.in_package("torch") is False
+
+
+def test_an_unregistered_copy_of_a_builtin_case_is_not_cacheable():
+    import dataclasses
+
+    case = builtin()
+    assert refcache.cacheable(case)
+    assert not refcache.cacheable(dataclasses.replace(case, seed=case.seed + 1))
 
 
 def test_record_uses_the_cache_and_records_the_same_values(tmp_path, monkeypatch):
