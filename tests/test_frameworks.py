@@ -119,3 +119,66 @@ def test_versions_are_the_imported_modules():
     v = versions()
     assert v == {"python": platform.python_version(), "numpy": np.__version__, "torch": torch().__version__,
                  "tensorflow": tf().__version__, "keras": keras().__version__}
+
+
+@pytest.fixture
+def fake_gpus(monkeypatch):
+    """Both frameworks report a GPU (no GPU is used: only the discovery is replaced)."""
+    asked = []
+
+    def list_physical_devices(kind=None):
+        asked.append(kind)
+        return ["a GPU"] if kind == "GPU" else []
+
+    monkeypatch.setattr(torch().cuda, "is_available", lambda: True)
+    monkeypatch.setattr(tf().config, "list_physical_devices", list_physical_devices)
+    return asked
+
+
+def test_resolve_device_where_the_frameworks_see_a_gpu(fake_gpus):
+    assert resolve_device("torch", "cpu") == "cpu"  # asked for the CPU: the CPU, GPU or not
+    assert resolve_device("tf", "cpu") == "cpu"
+    assert fake_gpus == []  # and nothing was asked of TensorFlow for it
+    assert resolve_device("torch", "auto") == "cuda"
+    assert resolve_device("torch", "gpu") == "cuda"
+    assert resolve_device("tf", "auto") == "gpu"
+    assert resolve_device("tf", "gpu") == "gpu"
+    assert fake_gpus == ["GPU", "GPU"]
+
+
+@pytest.fixture
+def torch_flags_restored():
+    t = torch()
+    saved = (t.backends.cuda.matmul.allow_tf32, t.are_deterministic_algorithms_enabled(), t.backends.cudnn.benchmark)
+    yield t
+    t.backends.cuda.matmul.allow_tf32 = saved[0]
+    t.use_deterministic_algorithms(saved[1])
+    t.backends.cudnn.benchmark = saved[2]
+
+
+def test_settings_report_the_flags_as_they_are(torch_flags_restored):
+    t = torch_flags_restored
+    s = settings()
+    # as frameworks.torch() / tf() set them
+    assert (s["torch_deterministic_algorithms"], s["torch_cudnn_benchmark"], s["tf_op_determinism"]) == (True, False, True)
+    t.backends.cuda.matmul.allow_tf32 = True
+    t.use_deterministic_algorithms(False)
+    t.backends.cudnn.benchmark = True
+    s = settings()
+    assert (s["torch_matmul_allow_tf32"], s["torch_deterministic_algorithms"], s["torch_cudnn_benchmark"]) == (
+        True, False, True)
+
+
+def test_tf_determinism_on_a_tensorflow_without_the_query(monkeypatch):
+    """Older TensorFlow has no is_op_determinism_enabled: tf() enabled determinism, so it is on."""
+    import types
+
+    experimental = types.SimpleNamespace(tensor_float_32_execution_enabled=lambda: False)  # no is_op_determinism_enabled
+    monkeypatch.setattr(tf().config, "experimental", experimental)
+    assert settings()["tf_op_determinism"] is True
+
+
+def test_torch_tensors_go_to_the_context_device():
+    """torch's "meta" device stands in for a GPU here: the tensor must be made where the context says."""
+    x = Context(torch_device="meta").t(np.ones(3))
+    assert x.device.type == "meta" and x.shape == (3,)

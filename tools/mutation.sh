@@ -32,11 +32,12 @@ declare -A PHASES=(
   [api]="equivalence.api | test_api test_mutation_api | test_api.py::test_plugin_fixtures_and_failure_output test_api.py::test_porting_walkthrough_runs"
   [cli]="equivalence.cli | test_cli | test_cli.py::test_two_runs_write_identical_results"
   [refcache]="equivalence.refcache | test_refcache | test_refcache.py::test_jobs_workers_load_what_a_serial_run_stored"
+  [frameworks]="equivalence.frameworks | test_frameworks |"
 )
-ORDER=(core runner adapter functional api cli refcache)
+ORDER=(core runner adapter functional api cli refcache frameworks)
 SELECTION=(test_core test_mutation_core test_records test_mutation_records test_mutation_runner test_cli test_adapter
            test_mutation_adapter test_api test_mutation_api test_functional_api test_functional_errors test_functional_properties
-           test_mutation_functional test_refcache)  # = pytest_add_cli_args_test_selection in pyproject.toml
+           test_mutation_functional test_refcache test_frameworks)  # = pytest_add_cli_args_test_selection in pyproject.toml
 
 [ $# -gt 0 ] && ORDER=("$@")
 for phase in "${ORDER[@]}"; do
