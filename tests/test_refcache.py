@@ -2,6 +2,7 @@
 cached, damaged entries, and the CLI's --reference-cache."""
 
 import json
+import os
 import pathlib
 import types
 
@@ -182,7 +183,7 @@ def test_cli_reference_cache(tmp_path, monkeypatch, capsys):
     d = tmp_path / "refs"
     args = ["run", "--case", CASE, "--reference-cache", str(d)]
     assert main([*args, "--json", str(tmp_path / "1.json")]) == 0
-    assert refcache.ENV not in __import__("os").environ  # the command's setting is not left behind
+    assert refcache.ENV not in os.environ  # the command's setting is not left behind
     runner._last_reference[:] = [None, None, None]
     assert main([*args, "--json", str(tmp_path / "2.json")]) == 0
     out = capsys.readouterr().out
@@ -198,7 +199,7 @@ def test_cli_reference_cache(tmp_path, monkeypatch, capsys):
     runner._last_reference[:] = [None, None, None]
     assert main(["run", "--case", CASE, "--no-reference-cache", "--json", str(tmp_path / "3.json")]) == 0
     assert json.loads((tmp_path / "3.json").read_text())["reference_cache"] is None
-    assert __import__("os").environ[refcache.ENV] == str(d)  # restored
+    assert os.environ[refcache.ENV] == str(d)  # restored
 
 
 def test_cli_cache_that_is_a_file(tmp_path, monkeypatch, capsys):
@@ -213,7 +214,6 @@ def test_jobs_workers_load_what_a_serial_run_stored(tmp_path):
     """--jobs workers are fresh processes: they get the cache through the environment. A
     trajectory's reference (0.6 s or more) is stored by a serial run and loaded by a --jobs 2
     run, which writes the same results."""
-    import os
     import subprocess
     import sys
 
@@ -277,7 +277,7 @@ def test_record_uses_the_cache_and_records_the_same_values(tmp_path, monkeypatch
     runner._last_reference[:] = [None, None, None]
     assert main(["record", str(tmp_path / "loaded"), "--case", CASE, "--reference-cache", str(cache)]) == 0
     assert runner.reference_source[0] == "cache"
-    assert refcache.ENV not in __import__("os").environ
+    assert refcache.ENV not in os.environ
     with np.load(tmp_path / "computed" / f"{CASE}.npz") as a, np.load(tmp_path / "loaded" / f"{CASE}.npz") as b:
         assert a.files == b.files and any("/reference/" in k for k in a.files)
         for k in a.files:
