@@ -288,6 +288,8 @@ def _reference_cache(args):
     (--jobs workers inherit it) and restored afterwards; yields the active cache, or None."""
     from .refcache import active
 
+    if args.reference_cache == "":
+        raise UsageError("--reference-cache needs a directory, not an empty path")
     saved = os.environ.get(ENV)
     if args.no_reference_cache:
         os.environ.pop(ENV, None)

@@ -208,6 +208,9 @@ def test_cli_cache_that_is_a_file(tmp_path, monkeypatch, capsys):
     f.write_text("")
     assert main(["run", "--case", CASE, "--reference-cache", str(f)]) == 2
     assert "not a directory" in capsys.readouterr().err
+    assert main(["run", "--case", CASE, "--reference-cache", ""]) == 2
+    assert "--reference-cache needs a directory, not an empty path" in capsys.readouterr().err
+    assert refcache.ENV not in os.environ
 
 
 def test_jobs_workers_load_what_a_serial_run_stored(tmp_path):
