@@ -104,6 +104,26 @@ def test_empty_batch_keeps_torch_shape(op, args):
     assert tuple(got.shape) == tuple(expected.shape)
 
 
+@pytest.mark.parametrize("op", ["conv2d", "conv1d"])
+def test_an_empty_batch_in_a_graph_traced_for_any_batch_keeps_torch_shape(op):
+    """TF's oneDNN Conv2D returns its input for an empty batch (tf_impl.functional._conv2d_nhwc):
+    the port's workaround also holds where the batch size is known only at run time, and the
+    gradients of an empty batch are empty."""
+    x_shape, w_shape = ((0, 3, 6, 6), (4, 3, 3, 3)) if op == "conv2d" else ((0, 3, 6), (4, 3, 3))
+    T, tf_ = torch(), tf()
+    expected = getattr(T.nn.functional, op)(T.zeros(x_shape), T.zeros(w_shape), stride=2, padding=1)
+    fn = tf_.function(lambda x, w: getattr(tf_F, op)(x, w, stride=2, padding=1),
+                      input_signature=[tf_.TensorSpec([None, *x_shape[1:]]), tf_.TensorSpec(w_shape)])
+    assert tuple(fn(tf_.zeros(x_shape), tf_.ones(w_shape)).shape) == tuple(expected.shape)
+    assert fn(tf_.ones((2, *x_shape[1:])), tf_.ones(w_shape)).shape[0] == 2  # the other branch
+    x, w = tf_.zeros(x_shape), tf_.ones(w_shape)
+    with tf_.GradientTape() as tape:
+        tape.watch([x, w])
+        y = tf_.reduce_sum(getattr(tf_F, op)(x, w, stride=2, padding=1))
+    gx, gw = tape.gradient(y, [x, w])
+    assert tuple(gx.shape) == x_shape and tuple(gw.shape) == w_shape and not np.any(gw.numpy())
+
+
 def test_max_pool_window_in_the_padding_is_minus_inf_with_torch_index():
     # pytorch #114216: with dilation a window may lie entirely in the padding. torch accepts the call and returns
     # -inf with an index outside the plane; its backward then writes that gradient into the next plane

@@ -140,7 +140,29 @@ def _conv_padding(padding, kernel, dilation, stride, nd, op):
 
 
 def _conv2d_nhwc(x, w, stride, dilation):
-    """A VALID NHWC convolution for any stride and dilation."""
+    """A VALID NHWC convolution for any stride and dilation, and any batch size.
+
+    TensorFlow's oneDNN Conv2D (float32 on the x86 CPUs where TensorFlow turns oneDNN on,
+    e.g. with AVX-512; tf 2.21) returns its input unchanged for an empty batch: (0, 6, 6, 3)
+    for a 3x3 kernel to 4 channels, where the Eigen kernel and torch give (0, 4, 4, 4). An
+    empty batch is convolved with one zero sample added, and none of the output kept: the
+    shape is TensorFlow's own, and the gradients are the empty ones.
+    """
+    batch = x.shape[0]
+    if batch is not None and batch > 0:
+        return _conv2d_nhwc_op(x, w, stride, dilation)
+
+    def padded():
+        one = tf.zeros(tf.concat([[1], tf.shape(x)[1:]], 0), x.dtype)
+        return _conv2d_nhwc_op(tf.concat([x, one], 0), w, stride, dilation)[: tf.shape(x)[0]]
+
+    if batch == 0:
+        return padded()
+    # a batch size known only at run time (a tf.function traced for any batch)
+    return tf.cond(tf.shape(x)[0] > 0, lambda: _conv2d_nhwc_op(x, w, stride, dilation), padded)
+
+
+def _conv2d_nhwc_op(x, w, stride, dilation):
     if max(stride) > 1 and max(dilation) > 1:
         # tf.nn.convolution refuses stride with dilation: convolve densely, keep every stride-th output
         y = tf.nn.convolution(x, w, strides=1, padding="VALID", dilations=list(dilation))
