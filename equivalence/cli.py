@@ -30,11 +30,9 @@ def _dtypes(text: str) -> tuple[str, ...]:
     return dtypes
 
 
-def _jobs(text: str) -> int:
+def _jobs(text: str) -> int | str:
     if text == "auto":
-        from .parallel import default_jobs
-
-        return default_jobs()
+        return text  # resolved once the devices are known (_run)
     try:
         jobs = int(text)
     except ValueError:
@@ -67,8 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--allow-tf32", action="store_true",
                         help="keep the frameworks' default TF32 use on GPUs (default: strict float32) and charge "
                              "TF32's unit roundoff in the tolerance model")
-    run.add_argument("--jobs", "-j", type=_jobs, default=1, metavar="N|auto",
-                     help="worker processes (default 1; 'auto': one per core); each runs whole cases")
+    run.add_argument("--jobs", "-j", type=_jobs, default="auto", metavar="N|auto",
+                     help="cases run at once: this process and N-1 worker processes, each running whole cases "
+                          "(default 'auto': one per core on the CPU, 1 where a framework runs on a GPU)")
     for sp in (run, rec):
         cache = sp.add_mutually_exclusive_group()
         cache.add_argument("--reference-cache", metavar="DIR",
@@ -308,6 +307,16 @@ def _reference_cache(args):
             os.environ[ENV] = saved
 
 
+def _resolve_jobs(jobs: int | str, ctx) -> int:
+    """``--jobs``: a number as given; 'auto' is one per core this process may use, or 1 where a
+    framework runs on a GPU (the GPU is then the parallel part, and workers would share its memory)."""
+    if jobs != "auto":
+        return jobs
+    from .parallel import default_jobs
+
+    return default_jobs() if ctx.torch_device == ctx.tf_device == "cpu" else 1
+
+
 def cmd_run(args) -> int:
     with _reference_cache(args) as cache:
         return _run(args, cache)
@@ -321,14 +330,16 @@ def _run(args, cache) -> int:
     # a case's dtypes back to back (they can share its float64 reference: runner.compute); the
     # table lists the results dtype by dtype
     jobs = [(case, make_ctx(dtype)) for case in cases for dtype in args.dtype if dtype in case.dtypes]
-    if args.jobs > 1 and len(cases) > 1:
+    n = _resolve_jobs(args.jobs, make_ctx("float32"))
+    if n > 1 and len(cases) > 1:
         from .parallel import run_parallel
 
         work = [(case, [ctx for c, ctx in jobs if c is case]) for case in cases]
         bar = _Progress(len(jobs))
         try:
-            results = run_parallel([w for w in work if w[1]], min(args.jobs, len(cases)),
-                                   done=lambda case: bar.update(case.name, advance=sum(c is case for c, _ in jobs)))
+            results = run_parallel([w for w in work if w[1]], min(n, len(cases)),
+                                   done=lambda case: bar.update(case.name, advance=sum(c is case for c, _ in jobs)),
+                                   here=lambda case, contexts: [run_case(case, ctx) for ctx in contexts])
         finally:
             bar.close()
     else:
