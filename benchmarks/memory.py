@@ -1,4 +1,4 @@
-"""Memory: peak RSS of ``equivalence run`` (every case, float32 and float64, CPU), next to
+"""Memory: peak RSS of ``equivalence run --jobs 1`` (every case, float32 and float64, CPU), next to
 the import floor's, and a leak check: case runs repeated in one process must not grow.
 
 * Peak RSS: each command is a fresh subprocess; ``os.wait4`` returns its own
@@ -24,7 +24,9 @@ import numpy as np
 
 from benchmarks._common import IMPORT_FLOOR, ROOT, env, load
 
-SUITE = ["-m", "equivalence.cli", "run", "--dtype", "float32,float64", "--device", "cpu"]
+# one process: ru_maxrss is a process's own peak (the largest of its waited-for children's at
+# most), so a run with workers (the default --jobs auto) would show one runner's peak, not the sum
+SUITE = ["-m", "equivalence.cli", "run", "--dtype", "float32,float64", "--device", "cpu", "--jobs", "1"]
 
 
 def peak_rss_mib(args: list[str]) -> float:

@@ -6,7 +6,7 @@ pair is a warm-up (disk cache) and is not counted; the ratio is median over medi
 time is the goal's measure; CPU time (user + system of the subprocess and its workers) is
 printed beside it because other processes' load inflates it far less.
 
-    PYTHONPATH=. python -m benchmarks.suite_cost [--reps 3] [--jobs N] [--reference-cache] [--breakdown] [--cprofile 25]
+    PYTHONPATH=. python -m benchmarks.suite_cost [--reps 3] [--jobs N|auto] [--serial] [--reference-cache] [--breakdown] [--cprofile 25]
 
 Every reference is computed (``--no-reference-cache``) unless ``--reference-cache`` asks for a
 warm cache (equivalence/refcache.py), which the warm-up pair fills.
@@ -29,13 +29,17 @@ from benchmarks._common import IMPORT_FLOOR, fmt_times, load, median, timed_subp
 SUITE = ["-m", "equivalence.cli", "run", "--dtype", "float32,float64", "--device", "cpu"]
 
 
-def measure(reps: int, jobs: int = 1, cache: str | None = None) -> dict[str, list[tuple[float, float]]]:
-    """(wall, cpu) seconds of the import floor and of the suite (every reference computed:
-    ``--no-reference-cache``, whatever the environment says), in turns, ``reps`` rounds after a
-    warm-up round. With ``cache`` (an empty directory) each round also runs the suite with it: the
-    warm-up round fills it, the measured rounds load the trajectories' references from it."""
-    suite = SUITE + (["--jobs", str(jobs)] if jobs > 1 else [])
+def measure(reps: int, jobs: str = "auto", cache: str | None = None,
+            serial: bool = False) -> dict[str, list[tuple[float, float]]]:
+    """(wall, cpu) seconds of the import floor and of the suite (``--jobs jobs``, every reference
+    computed: ``--no-reference-cache``, whatever the environment says), in turns, ``reps`` rounds
+    after a warm-up round. With ``serial``, each round also runs the suite with ``--jobs 1``. With
+    ``cache`` (an empty directory) each round also runs the suite with it: the warm-up round fills
+    it, the measured rounds load the trajectories' references from it."""
+    suite = SUITE + ["--jobs", str(jobs)]
     commands = {"floor": ["-c", IMPORT_FLOOR], "suite": suite + ["--no-reference-cache"]}
+    if serial:
+        commands["serial"] = SUITE + ["--jobs", "1", "--no-reference-cache"]
     if cache:
         commands["warm"] = suite + ["--reference-cache", cache]
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
@@ -148,7 +152,10 @@ def main(argv=None) -> int:
     p.add_argument("--reps", type=int, default=3, help="measured pairs after the warm-up pair (default 3)")
     p.add_argument("--breakdown", action="store_true", help="also time stages, topics and cases in-process")
     p.add_argument("--cprofile", type=int, metavar="N", help="also print cProfile's top N by cumulative time")
-    p.add_argument("--jobs", type=int, default=1, help="run the suite as `equivalence run --jobs N` (default 1)")
+    p.add_argument("--jobs", default="auto", help="run the suite as `equivalence run --jobs N` (default: auto, "
+                                                  "the command's default)")
+    p.add_argument("--serial", action="store_true",
+                   help="also time `equivalence run --jobs 1` in each round (the suite in one process)")
     p.add_argument("--reference-cache", action="store_true",
                    help="time the suite with a warm reference cache (a temporary directory that the warm-up "
                         "pair fills): what a second run or a version matrix's later cells pay")
@@ -166,14 +173,15 @@ def main(argv=None) -> int:
         print(f"after:  {load()}")
         return 0
     with tempfile.TemporaryDirectory(prefix="reference-cache-") as tmp:
-        times = measure(args.reps, args.jobs, tmp if args.reference_cache else None)
+        times = measure(args.reps, args.jobs, tmp if args.reference_cache else None, args.serial)
     print(f"after:  {load()}")
-    what = "equivalence run" + (f" --jobs {args.jobs}" if args.jobs > 1 else "")
+    what = f"equivalence run --jobs {args.jobs}"
     for i, clock in enumerate(("wall", "CPU (user+sys)")):
         fl = [x[i] for x in times["floor"]]
         f = median(fl)
         print(f"{clock}: import floor (torch, tensorflow, keras): median {f:.2f} s  [{fmt_times(fl)}]")
-        for name, label in (("suite", what), ("warm", what + " --reference-cache, warm")):
+        for name, label in (("suite", what), ("serial", "equivalence run --jobs 1"),
+                            ("warm", what + " --reference-cache, warm")):
             if name not in times:
                 continue
             su = [x[i] for x in times[name]]
@@ -185,6 +193,9 @@ def main(argv=None) -> int:
         if "warm" in times:
             cold, warm = median([x[i] for x in times["suite"]]), median([x[i] for x in times["warm"]])
             print(f"{clock}:   warm cache / every reference computed: {warm / cold:.2f}")
+        if "serial" in times:
+            par, ser = median([x[i] for x in times["suite"]]), median([x[i] for x in times["serial"]])
+            print(f"{clock}:   --jobs {args.jobs} / --jobs 1: {par / ser:.2f}")
     if args.breakdown:
         breakdown()
     if args.cprofile:
