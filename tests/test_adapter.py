@@ -341,7 +341,9 @@ def test_a_none_gradient_is_an_error():
 
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64", "int64", "bool"])
 @pytest.mark.parametrize("shape, axes", [((3, 5), (1, 0)), ((300, 70), (1, 0)), ((64, 32, 3, 3), (2, 3, 1, 0)),
-                                         ((16, 8, 5), (2, 1, 0))])
+                                         ((16, 8, 5), (2, 1, 0)),
+                                         # copied in tiles (both sides > adapter._TILE), partial ones included
+                                         ((513, 300), (1, 0)), ((257, 1030), (1, 0))])
 def test_layout_copies_equal_numpy(shape, axes, dtype):
     """The layout change (through torch's copy kernels on large arrays) is NumPy's transpose and
     row gather, bit for bit, C-contiguous, and never a view of the source."""
@@ -357,6 +359,20 @@ def test_layout_copies_equal_numpy(shape, axes, dtype):
     frozen = w.copy()
     frozen.flags.writeable = False  # torch cannot wrap a read-only array: the NumPy path
     np.testing.assert_array_equal(adapter._permute(frozen, axes), np.transpose(w, axes))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_dense_copied_in_tiles_round_trips_bit_for_bit(dtype):
+    """Linear(700, 300): both ways go through the tiled transposing copy (adapter._copy_tiled)."""
+    assert min(700, 300) > adapter._TILE
+    t = _randomize(T.Linear(700, 300, dtype=getattr(torch, dtype)), 5)
+    k = K.Linear(700, 300, dtype=dtype)
+    torch_to_keras(t, k)
+    np.testing.assert_array_equal(np.asarray(k.kernel), t.weight.detach().numpy().T)
+    back = _randomize(T.Linear(700, 300, dtype=getattr(torch, dtype)), 6)
+    keras_to_torch(k, back)
+    assert all(torch.equal(a, b) for a, b in zip(back.parameters(), t.parameters()))
+    assert back.weight.requires_grad  # copied in place under no_grad: still a trainable leaf
 
 
 def test_large_flattened_dense_is_permuted_like_numpy():
