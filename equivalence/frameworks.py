@@ -36,11 +36,6 @@ def torch():
 def tf():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    # Where TensorFlow runs oneDNN kernels (x86 CPUs with AVX-512, ...), their buffers come from
-    # a pool of its own that keeps freed memory: case runs repeated in one process grew by ~0.2
-    # MiB each, 115 MiB over 500 (benchmarks/memory.py); from malloc, +6.5 MiB over 100 and no
-    # trend. Values are the same either way (an allocator, not a kernel).
-    os.environ.setdefault("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "1")
     # torch first: both bundle an OpenMP runtime and this order is the one tested.
     torch()
     import tensorflow as _tf
