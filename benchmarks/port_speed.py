@@ -7,7 +7,9 @@ Two models, batch 64, plain SGD, CPU:
   cross-entropy over 10 classes, lr 1e-2).
 
 Modes: torch eager, ``torch.compile``; TF eager, ``tf.function``, ``tf.function(jit_compile=True)``
-(XLA). Each mode gets its own model and optimizer, runs its warm-up steps (compilation
+(XLA), and both with 10 steps in one call (``x10``: a ``tf.range`` loop inside the function,
+what Keras's ``compile(steps_per_execution=10)`` does; torch has no counterpart, a step per
+Python call). Each mode gets its own model and optimizer, runs its warm-up calls (compilation
 included) first, then the modes take turns: every round times ``--steps`` steps of each
 mode in turn, and a mode's rate is the median over ``--rounds`` rounds. The ratio is the
 best TF mode over the best torch mode (goal: >= 1.0), and TF over torch mode by mode.
@@ -33,7 +35,11 @@ import numpy as np
 from benchmarks._common import load, median
 
 BATCH = 64
-MODES = ("torch eager", "torch.compile", "TF eager", "tf.function", "tf.function(XLA)")
+#: several training steps in one tf.function call (a tf.range loop in the graph: what Keras's
+#: ``compile(steps_per_execution=N)`` does): the per-call dispatch paid once for them all
+PER_CALL = 10
+MODES = ("torch eager", "torch.compile", "TF eager", "tf.function", "tf.function(XLA)",
+         f"tf.function x{PER_CALL}", f"tf.function(XLA) x{PER_CALL}")
 
 
 THREADS = None  # --threads: each framework's intra-op threads (None: its default)
@@ -133,6 +139,16 @@ def tf_step(tf, keras, kind: str, mode: str):
         opt.apply_gradients(zip(grads, variables))
         return loss
 
+    if mode.endswith(f" x{PER_CALL}"):
+        one = step
+
+        def step():
+            loss = tf.constant(0.0)
+            for _ in tf.range(PER_CALL):
+                loss = one()
+            return loss
+
+        mode = mode.removesuffix(f" x{PER_CALL}")
     if mode == "tf.function":
         step = tf.function(step)
     elif mode == "tf.function(XLA)":
@@ -151,6 +167,8 @@ def bench(kind: str, rounds: int, steps: int, warmup: int, deterministic: bool, 
         "TF eager": lambda: tf_step(tf, keras, kind, "eager"),
         "tf.function": lambda: tf_step(tf, keras, kind, "tf.function"),
         "tf.function(XLA)": lambda: tf_step(tf, keras, kind, "tf.function(XLA)"),
+        f"tf.function x{PER_CALL}": lambda: tf_step(tf, keras, kind, f"tf.function x{PER_CALL}"),
+        f"tf.function(XLA) x{PER_CALL}": lambda: tf_step(tf, keras, kind, f"tf.function(XLA) x{PER_CALL}"),
     }
     builders = {k: v for k, v in builders.items() if k in modes}
     ready, failed = {}, {}
@@ -170,14 +188,16 @@ def bench(kind: str, rounds: int, steps: int, warmup: int, deterministic: bool, 
     rates = {name: [] for name in ready}
     for _ in range(rounds):
         for name, (step, sync) in ready.items():
-            for _ in range(max(1, steps // 10)):  # untimed: the other modes' threads go idle first
+            per_call = PER_CALL if name.endswith(f" x{PER_CALL}") else 1
+            calls = max(1, steps // per_call)
+            for _ in range(max(1, calls // 10)):  # untimed: the other modes' threads go idle first
                 loss = step()
             sync(loss)
             start = time.perf_counter()
-            for _ in range(steps):
+            for _ in range(calls):
                 loss = step()
             sync(loss)  # wait for the last step's value
-            rates[name].append(steps / (time.perf_counter() - start))
+            rates[name].append(calls * per_call / (time.perf_counter() - start))
     out = {name: median(r) for name, r in rates.items()}
     for name, r in rates.items():
         print(f"  {kind}: {name:18s} {out[name]:8.1f} steps/s  [{' '.join(f'{v:.0f}' for v in r)}]")
