@@ -129,4 +129,3 @@ def test_jobs_auto_is_one_per_core_on_the_cpu_and_one_on_a_gpu(jobs, devices, ex
 
     ctx = argparse.Namespace(torch_device=devices[0], tf_device=devices[1])
     assert _resolve_jobs(jobs, ctx) == (default_jobs() if expected == "cores" else expected)
-
